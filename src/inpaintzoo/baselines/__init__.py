@@ -1,0 +1,55 @@
+"""Classical (non-learned) inpainting baselines for the benchmark.
+
+Each baseline is a :class:`ClassicalInpainter`: call it with an image ``(B, 3, H, W)`` in
+``[0, 1]`` and a mask ``(B, 1, H, W)`` (1 = hole); it returns the composite. No parameters, no
+training; deterministic.
+
+>>> from inpaintzoo.baselines import create_baseline
+>>> telea = create_baseline("telea", radius=5)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from inpaintzoo.baselines.base import ALL_HOLE_FILL, ClassicalInpainter
+from inpaintzoo.baselines.opencv import OPENCV_METHODS, OpenCVInpainter
+
+__all__ = [
+    "ALL_HOLE_FILL",
+    "CLASSICAL_METHODS",
+    "ClassicalInpainter",
+    "OPENCV_METHODS",
+    "OpenCVInpainter",
+    "create_baseline",
+]
+
+
+def _telea(radius: float = 3) -> OpenCVInpainter:
+    """Telea's fast marching inpainting (``cv2.INPAINT_TELEA``)."""
+    return OpenCVInpainter("telea", radius=radius)
+
+
+def _navier_stokes(radius: float = 3) -> OpenCVInpainter:
+    """Navier-Stokes inpainting (``cv2.INPAINT_NS``)."""
+    return OpenCVInpainter("navier_stokes", radius=radius)
+
+
+# registry name -> factory taking the method's keyword arguments. PatchMatch adds its entry here.
+CLASSICAL_METHODS: dict[str, Callable[..., ClassicalInpainter]] = {
+    "telea": _telea,
+    "navier_stokes": _navier_stokes,
+}
+
+
+def create_baseline(name: str, **kwargs: Any) -> ClassicalInpainter:
+    """Build the classical inpainter registered as ``name`` (e.g. ``telea``, ``navier_stokes``).
+
+    Raises:
+        ValueError: ``name`` is not a registered baseline (the message lists the names).
+    """
+    if name not in CLASSICAL_METHODS:
+        choices = ", ".join(sorted(CLASSICAL_METHODS))
+        raise ValueError(f"unknown classical baseline {name!r}; available: {choices}")
+    return CLASSICAL_METHODS[name](**kwargs)

@@ -1,0 +1,48 @@
+"""Results files -> leaderboard tables (Markdown, CSV, HTML, terminal) and per-bin plots.
+
+>>> from inpaintzoo.leaderboard import load_results, write_leaderboard
+>>> results = load_results(["outputs/eval/results_telea.json", "outputs/eval/"])  # doctest: +SKIP
+>>> write_leaderboard(results, "outputs/leaderboard")  # doctest: +SKIP
+"""
+
+from inpaintzoo.leaderboard.html import to_html
+from inpaintzoo.leaderboard.plots import plot_bins
+from inpaintzoo.leaderboard.report import write_leaderboard
+from inpaintzoo.leaderboard.results import (
+    KINDS,
+    METRIC_INFO,
+    SCHEMA_VERSION,
+    load_results,
+    validate_results,
+)
+from inpaintzoo.leaderboard.tables import (
+    COMPOSITE_NOTE,
+    OVERALL,
+    Column,
+    Row,
+    Table,
+    build_table,
+    print_leaderboard,
+    to_csv,
+    to_markdown,
+)
+
+__all__ = [
+    "COMPOSITE_NOTE",
+    "KINDS",
+    "METRIC_INFO",
+    "OVERALL",
+    "SCHEMA_VERSION",
+    "Column",
+    "Row",
+    "Table",
+    "build_table",
+    "load_results",
+    "plot_bins",
+    "print_leaderboard",
+    "to_csv",
+    "to_html",
+    "to_markdown",
+    "validate_results",
+    "write_leaderboard",
+]
