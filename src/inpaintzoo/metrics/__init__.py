@@ -1,0 +1,44 @@
+"""Evaluation metrics: per-image PSNR/SSIM/L1 (torchmetrics), LPIPS when its backbone weights are
+in the torch cache, confidence intervals, and accumulation binned by hole ratio.
+
+No Lightning/Hydra import here. LPIPS imports its package lazily (only when constructed).
+"""
+
+from inpaintzoo.metrics.binned import BinnedMetrics, summarize
+from inpaintzoo.metrics.functional import (
+    METRIC_VARIANTS,
+    VARIANT_ALIASES,
+    hole_ratio,
+    l1_percent,
+    mean_ci95,
+    per_image_metrics,
+    psnr,
+    psnr_batch,
+    resolve_variant,
+    ssim,
+)
+from inpaintzoo.metrics.lpips import (
+    LPIPS_NETS,
+    LPIPSMetric,
+    lpips_availability,
+    lpips_backbone_path,
+)
+
+__all__ = [
+    "LPIPS_NETS",
+    "METRIC_VARIANTS",
+    "VARIANT_ALIASES",
+    "BinnedMetrics",
+    "LPIPSMetric",
+    "hole_ratio",
+    "l1_percent",
+    "lpips_availability",
+    "lpips_backbone_path",
+    "mean_ci95",
+    "per_image_metrics",
+    "psnr",
+    "psnr_batch",
+    "resolve_variant",
+    "ssim",
+    "summarize",
+]
