@@ -1,0 +1,368 @@
+"""``InpaintingModule``: the one shared training loop of the zoo.
+
+Every method is a thin subclass that builds its networks, names its optimizers, and implements
+``training_batch`` (the losses and the stage logic of one batch) and ``inpaint_raw`` (inference).
+The base class owns everything else, once:
+
+* manual optimisation (``automatic_optimization = False``) with named optimizers, so a GAN's
+  generator and discriminator steps, multi-stage schedules and joint stages are explicit;
+* a batch counter (``batches_seen``) saved in checkpoints: configs speak in batches, while
+  Lightning's ``global_step`` counts optimizer steps (2 per batch for a G/D pair);
+* gradient clipping, per-batch LR schedules, a non-finite loss guard (a NaN/Inf loss skips the
+  step; ``max_nonfinite`` in a row stop the run with a message naming the batch and loss term);
+* validation/test metrics on the composite (PSNR, SSIM, L1 via torchmetrics) and sample grids
+  logged to whichever Lightning loggers are attached (CSV -> PNG files, TensorBoard, wandb);
+* checkpoint hyperparameters as plain Python types (``torch.load(weights_only=True)`` reads them),
+  with the method name, variant, size multiple and value range.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torchmetrics import MeanAbsoluteError, MetricCollection
+from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
+
+from inpaintzoo.conventions import check_pair, composite
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised after too many consecutive non-finite losses."""
+
+
+def _plain(value: Any) -> Any:
+    """Convert OmegaConf containers / tuples / Paths into plain Python types."""
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+
+        if isinstance(value, DictConfig | ListConfig):
+            value = OmegaConf.to_container(value, resolve=True)
+    except ImportError:  # pragma: no cover - omegaconf is a dependency
+        pass
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+class InpaintingModule(pl.LightningModule):
+    """Base class of every learned inpainting method.
+
+    Subclasses set the class attributes below, build their nets in ``__init__`` (after calling
+    ``super().__init__(...)``) and implement :meth:`optimizer_specs`, :meth:`training_batch` and
+    :meth:`inpaint_raw`.
+
+    Args:
+        variant: ``"full"`` (the paper's widths) or ``"tiny"`` (CPU tests and demos).
+        lr: generator learning rate.
+        betas: Adam betas.
+        d2g_lr: discriminator LR as a fraction of ``lr``.
+        weight_decay: Adam weight decay.
+        grad_clip: clip each optimizer's gradient norm to this value (``None``: off).
+        scheduler: ``None`` or ``{"kind": "step", "milestones": [batches...], "gamma": 0.1}``
+            (per-batch multi-step decay applied to every optimizer).
+        max_nonfinite: consecutive non-finite losses tolerated before stopping.
+        sample_every_batches: log a sample grid every this many batches (0: only at validation).
+    """
+
+    method_name: ClassVar[str] = "base"
+    size_multiple: ClassVar[int] = 1
+    min_size: ClassVar[int] = 1
+    value_range: ClassVar[str] = "[0,1]"
+    #: the names of the networks that make up the inference model, for parameter counts
+    inference_nets: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        variant: str = "full",
+        lr: float = 1e-4,
+        betas: tuple[float, float] = (0.0, 0.9),
+        d2g_lr: float = 0.1,
+        weight_decay: float = 0.0,
+        grad_clip: float | None = None,
+        scheduler: dict | None = None,
+        max_nonfinite: int = 10,
+        sample_every_batches: int = 0,
+        **method_hparams: Any,
+    ) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        if variant not in ("full", "tiny"):
+            raise ValueError(f"unknown variant {variant!r}; choose 'full' or 'tiny'")
+        self.variant = variant
+        self.lr = float(lr)
+        self.betas = tuple(float(b) for b in betas)
+        self.d2g_lr = float(d2g_lr)
+        self.weight_decay = float(weight_decay)
+        self.grad_clip = grad_clip
+        self.scheduler_spec = _plain(scheduler)
+        self.max_nonfinite = int(max_nonfinite)
+        self.sample_every_batches = int(sample_every_batches)
+        self.batches_seen = 0
+        self.nonfinite_in_a_row = 0
+        self.nonfinite_total = 0
+        self._optimizer_names: list[str] = []
+        self.val_metrics = self._make_metrics("val/")
+        self.test_metrics = self._make_metrics("test/")
+
+    # ------------------------------------------------------------------ hparams / metadata
+    def save_method_hparams(self, **hparams: Any) -> None:
+        """Store every constructor argument as plain types, plus metadata for inference."""
+        plain = _plain(hparams)
+        plain.update(
+            method=self.method_name,
+            size_multiple=self.size_multiple,
+            min_size=self.min_size,
+            value_range=self.value_range,
+        )
+        self.save_hyperparameters(plain)
+
+    @staticmethod
+    def _make_metrics(prefix: str) -> MetricCollection:
+        return MetricCollection(
+            {
+                "psnr": PeakSignalNoiseRatio(data_range=1.0),
+                "ssim": StructuralSimilarityIndexMeasure(data_range=1.0),
+                "l1": MeanAbsoluteError(),
+            },
+            prefix=prefix,
+        )
+
+    def num_parameters(self, nets: Iterable[str] | None = None) -> int:
+        """Parameter count of the inference networks (or of the named ones)."""
+        names = tuple(nets) if nets is not None else self.inference_nets
+        return sum(p.numel() for n in names for p in getattr(self, n).parameters())
+
+    # ------------------------------------------------------------------ subclass API
+    def optimizer_specs(self) -> dict[str, tuple[Iterable[nn.Parameter], float]]:
+        """``{name: (parameters, lr)}`` in a fixed order; Adam with ``betas`` for each."""
+        raise NotImplementedError
+
+    def training_batch(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Run one batch: compute losses and call :meth:`optimize`. Returns values to log."""
+        raise NotImplementedError
+
+    def inpaint_raw(self, image: torch.Tensor, mask: torch.Tensor, **extras: Any) -> dict:
+        """Inference on a batch whose size suits the network. Returns at least ``output``
+        (B,3,H,W) in [0,1] (raw, not composited); may add e.g. ``edge``."""
+        raise NotImplementedError
+
+    def prepare_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """Add structure maps etc. on the accelerator (not in data workers). Default: none."""
+        return batch
+
+    # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def inpaint(self, image: torch.Tensor, mask: torch.Tensor, **extras: Any) -> dict:
+        """Inpaint ``image`` (B,3,H,W) in [0,1] where ``mask`` (B,1,H,W) is 1.
+
+        Returns a dict with ``output`` (raw) and ``composite`` (known pixels kept), plus any
+        method extras. Sizes must already suit the network; see :mod:`inpaintzoo.predictor`
+        for arbitrary sizes.
+        """
+        check_pair(image, mask)
+        # Networks only ever see the known pixels: no method can peek into the hole.
+        out = self.inpaint_raw(image * (1.0 - mask), mask, **extras)
+        out["composite"] = composite(out["output"].clamp(0, 1), image, mask)
+        return out
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor, **extras: Any) -> torch.Tensor:
+        return self.inpaint(image, mask, **extras)["composite"]
+
+    # ------------------------------------------------------------------ optimisation
+    def configure_optimizers(self):
+        specs = self.optimizer_specs()
+        self._optimizer_names = list(specs)
+        optimizers = []
+        for params, lr in specs.values():
+            params = [p for p in params if p.requires_grad]
+            optimizers.append(
+                torch.optim.Adam(
+                    params, lr=lr, betas=self.betas, weight_decay=self.weight_decay
+                )
+            )
+        return optimizers
+
+    def _optimizer(self, name: str):
+        if not self._optimizer_names:
+            self._optimizer_names = list(self.optimizer_specs())
+        optimizers = self.optimizers()
+        if not isinstance(optimizers, list):
+            optimizers = [optimizers]
+        try:
+            return optimizers[self._optimizer_names.index(name)]
+        except ValueError:
+            raise KeyError(f"no optimizer named {name!r}; have {self._optimizer_names}") from None
+
+    def _lr_factor(self) -> float:
+        spec = self.scheduler_spec
+        if not spec:
+            return 1.0
+        kind = spec.get("kind", "step")
+        if kind == "step":
+            passed = sum(1 for m in spec.get("milestones", []) if self.batches_seen >= int(m))
+            return float(spec.get("gamma", 0.1)) ** passed
+        if kind == "constant":
+            return 1.0
+        raise ValueError(f"unknown scheduler kind {kind!r}; choose 'step' or 'constant'")
+
+    def optimize(
+        self,
+        losses: Mapping[str, torch.Tensor],
+        optimizer_names: str | Iterable[str],
+        terms: Mapping[str, torch.Tensor] | None = None,
+    ) -> bool:
+        """Backward the sum of ``losses`` and step the named optimizers.
+
+        A non-finite total skips the step (gradients are dropped) and is counted; after
+        ``max_nonfinite`` in a row a :class:`NonFiniteLossError` names the batch and the term.
+        Returns whether the step was taken.
+        """
+        names = [optimizer_names] if isinstance(optimizer_names, str) else list(optimizer_names)
+        total = sum(losses.values())
+        finite = bool(torch.isfinite(total.detach()))
+        if self.trainer is not None and getattr(self.trainer, "world_size", 1) > 1:
+            finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
+        optimizers = [self._optimizer(n) for n in names]
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
+        if not finite:
+            self.nonfinite_in_a_row += 1
+            self.nonfinite_total += 1
+            bad = [k for k, v in {**losses, **(terms or {})}.items() if not torch.isfinite(v).all()]
+            log.warning(
+                "non-finite loss at batch %d (%s); step of %s skipped",
+                self.batches_seen,
+                ", ".join(bad) or "total",
+                names,
+            )
+            if self.nonfinite_in_a_row >= self.max_nonfinite:
+                raise NonFiniteLossError(
+                    f"{self.nonfinite_in_a_row} non-finite losses in a row; last at batch "
+                    f"{self.batches_seen} in term(s) {bad or ['total']} of optimizer(s) {names}. "
+                    "Lower the learning rate, check the inputs, or enable grad_clip."
+                )
+            return False
+        self.nonfinite_in_a_row = 0
+        self.manual_backward(total)
+        factor = self._lr_factor()
+        for name, opt in zip(names, optimizers):
+            if self.grad_clip:
+                self.clip_gradients(opt, gradient_clip_val=float(self.grad_clip))
+            base_lr = self._base_lrs()[name]
+            for group in opt.param_groups:
+                group["lr"] = base_lr * factor
+            opt.step()
+        return True
+
+    def _base_lrs(self) -> dict[str, float]:
+        if not hasattr(self, "_base_lr_cache"):
+            self._base_lr_cache = {n: float(lr) for n, (_, lr) in self.optimizer_specs().items()}
+        return self._base_lr_cache
+
+    # ------------------------------------------------------------------ Lightning hooks
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        batch = self.prepare_batch(batch)
+        logs = self.training_batch(batch)
+        self.batches_seen += 1
+        bs = batch["image"].shape[0]
+        logs = {f"train/{k}": v.detach().float() for k, v in logs.items()}
+        logs["train/nonfinite_skipped"] = float(self.nonfinite_total)
+        self.log_dict(logs, prog_bar=False, on_step=True, on_epoch=False, batch_size=bs)
+        self.log("batch", float(self.batches_seen), prog_bar=True, on_step=True, batch_size=bs)
+        if self.sample_every_batches and self.batches_seen % self.sample_every_batches == 0:
+            self._log_samples(batch, "train")
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._eval_step(batch, batch_idx, self.val_metrics, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._eval_step(batch, batch_idx, self.test_metrics, "test")
+
+    def _eval_step(self, batch, batch_idx, metrics: MetricCollection, stage: str) -> None:
+        batch = self.prepare_batch(batch)
+        out = self.inpaint(batch["image"], batch["mask"], **self.inference_extras(batch))
+        metrics.update(out["composite"].clamp(0, 1), batch["image"])
+        self.log_dict(
+            metrics, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["image"])
+        )
+        extra = self.eval_logs(batch, out)
+        if extra:
+            self.log_dict(
+                {f"{stage}/{k}": v for k, v in extra.items()},
+                on_step=False,
+                on_epoch=True,
+                batch_size=len(batch["image"]),
+            )
+        if batch_idx == 0:
+            self._log_samples(batch, stage, out)
+
+    def inference_extras(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """Extra inputs passed to :meth:`inpaint` at validation (e.g. ground-truth edges)."""
+        return {}
+
+    def eval_logs(self, batch: dict[str, Any], out: dict) -> dict[str, torch.Tensor]:
+        """Extra method-specific validation metrics (e.g. edge precision/recall)."""
+        return {}
+
+    def sample_columns(self, batch: dict[str, Any], out: dict) -> dict[str, torch.Tensor]:
+        """Columns of the sample grid: masked input | (method extras) | output | ground truth."""
+        image, mask = batch["image"], batch["mask"]
+        masked = image * (1 - mask) + mask
+        cols = {"masked input": masked}
+        cols.update(self.extra_sample_columns(batch, out))
+        cols["output"] = out["composite"]
+        cols["ground truth"] = image
+        return cols
+
+    def extra_sample_columns(self, batch: dict[str, Any], out: dict) -> dict[str, torch.Tensor]:
+        return {}
+
+    @torch.no_grad()
+    def _log_samples(self, batch: dict[str, Any], stage: str, out: dict | None = None) -> None:
+        if self.trainer is None or not self.trainer.is_global_zero:
+            return
+        if out is None:
+            out = self.inpaint(batch["image"], batch["mask"], **self.inference_extras(batch))
+        from inpaintzoo.methods.logging import log_sample_grid
+
+        columns = {k: v.detach().float().cpu() for k, v in self.sample_columns(batch, out).items()}
+        log_sample_grid(self.trainer, f"{stage}/samples", columns, self.batches_seen)
+
+    # ------------------------------------------------------------------ checkpoint state
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["inpaintzoo"] = {
+            "method": self.method_name,
+            "variant": self.variant,
+            "batches_seen": int(self.batches_seen),
+            "nonfinite_total": int(self.nonfinite_total),
+            "size_multiple": int(self.size_multiple),
+            "min_size": int(self.min_size),
+            "value_range": self.value_range,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("inpaintzoo", {})
+        method = state.get("method")
+        if method is not None and method != self.method_name:
+            raise ValueError(
+                f"checkpoint was written by method {method!r}, not {self.method_name!r}"
+            )
+        self.batches_seen = int(state.get("batches_seen", 0))
+        self.nonfinite_total = int(state.get("nonfinite_total", 0))
+
+
+def finite_or_nan(value: float) -> float:
+    return value if math.isfinite(value) else float("nan")
