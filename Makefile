@@ -1,0 +1,55 @@
+# inpaintzoo — two commands on a fresh machine (Python 3.11): `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.inpaintzoo-installed
+PYTEST := $(BIN)/python -m pytest
+
+.PHONY: install demo test test-slow test-data test-notebooks test-gpu test-all lint format bench bench-gpu clean
+
+# Create the virtual environment if missing and install the package with its dev extras.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[dev,sweep]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job: tiny EdgeConnect on the embedded photos (stages 1 -> 2 -> 3), evaluated
+## next to its untrained weights and OpenCV Telea / Navier-Stokes; writes outputs/demo/edgeconnect/
+demo: $(STAMP)
+	$(BIN)/inpaintzoo-train experiment=edgeconnect_demo
+
+## The default test suite (CPU, 64 px, tiny widths; under ~15 minutes on 2 cores)
+test: $(STAMP)
+	$(PYTEST) -q
+
+test-slow: $(STAMP)
+	$(PYTEST) -q -m slow
+
+test-data: $(STAMP)
+	$(PYTEST) -q -m data
+
+test-notebooks: $(STAMP)
+	$(PYTEST) -q -m notebook
+
+test-gpu: $(STAMP)
+	$(PYTEST) -q -m cuda
+
+test-all: $(STAMP)
+	$(PYTEST) -q -m "slow or not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+## Speed ratios measured in one run (see benchmarks/README.md)
+bench: $(STAMP)
+	$(BIN)/python benchmarks/train_step.py
+
+clean:
+	rm -rf outputs multirun .pytest_cache .ruff_cache
