@@ -53,7 +53,9 @@ class BatchCheckpoint(pl.Callback):
     untrained model can be evaluated next to the trained one.
     """
 
-    def __init__(self, dirpath: str | os.PathLike, every_batches: int = 100, save_step0: bool = True):
+    def __init__(
+        self, dirpath: str | os.PathLike, every_batches: int = 100, save_step0: bool = True
+    ):
         self.dirpath = Path(dirpath)
         self.every_batches = int(every_batches)
         self.save_step0 = save_step0

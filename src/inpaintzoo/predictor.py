@@ -57,7 +57,9 @@ class Predictor:
         max_side: resize-and-paste-back above this longer side (``None``: never).
     """
 
-    def __init__(self, model, device: str | torch.device | None = None, max_side: int | None = None):
+    def __init__(
+        self, model, device: str | torch.device | None = None, max_side: int | None = None
+    ):
         self.model = model
         self.learned = isinstance(model, torch.nn.Module) and hasattr(model, "inpaint_raw")
         if device is None:
@@ -133,8 +135,10 @@ class Predictor:
         m = self.size_multiple
         img = pad_to_multiple(image, m)
         msk = pad_to_multiple(mask, m, value_mode="constant")  # padding is known context
-        ext = {k: (pad_to_multiple(v.float(), m, "constant") if _is_map(v, mask) else v)
-               for k, v in extras.items()}
+        ext = {
+            k: (pad_to_multiple(v.float(), m, "constant") if _is_map(v, mask) else v)
+            for k, v in extras.items()
+        }
         out = self.model.inpaint(img, msk, **ext)
         return {
             k: v[..., :h, :w] if torch.is_tensor(v) and v.ndim == 4 else v

@@ -105,7 +105,9 @@ def get_model_info(name: str) -> ModelInfo:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; registered: {', '.join(list_models())}") from None
+        raise ValueError(
+            f"unknown model {name!r}; registered: {', '.join(list_models())}"
+        ) from None
 
 
 def create_model(name: str, variant: str = "full", **overrides: Any):

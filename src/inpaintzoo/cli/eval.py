@@ -2,7 +2,8 @@
 
 Hydra main over ``conf/eval.yaml``::
 
-    inpaintzoo-eval protocol=smoke 'methods=[edgeconnect:outputs/demo/edgeconnect/checkpoints/last.ckpt,telea,navier_stokes]'
+    inpaintzoo-eval protocol=smoke \
+        'methods=[edgeconnect:outputs/demo/edgeconnect/checkpoints/last.ckpt,telea,navier_stokes]'
 
 Each method writes ``results_<label>.json`` (schema v1, docs/CONTRACTS.md) under ``out_dir``
 (default ``outputs/eval/<protocol>/``); the leaderboard (Markdown, CSV, HTML, plots) is written

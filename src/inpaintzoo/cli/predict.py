@@ -49,11 +49,13 @@ def run_predict(cfg: DictConfig) -> dict[str, Path]:
 
     image_np = read_image(cfg.input.image)
     h, w = image_np.shape[:2]
-    mask_np = load_mask(cfg.input.mask, polarity=cfg.mask_polarity, threshold=float(cfg.mask_threshold))
+    mask_np = load_mask(
+        cfg.input.mask, polarity=cfg.mask_polarity, threshold=float(cfg.mask_threshold)
+    )
     if mask_np.shape != (h, w):
         raise ValueError(
-            f"mask {cfg.input.mask} is {mask_np.shape[1]}x{mask_np.shape[0]} but image {cfg.input.image} is "
-            f"{w}x{h}: they must have the same size"
+            f"mask {cfg.input.mask} is {mask_np.shape[1]}x{mask_np.shape[0]} but image "
+            f"{cfg.input.image} is {w}x{h}: they must have the same size"
         )
     image = image_to_tensor(image_np).unsqueeze(0)
     mask = torch.from_numpy(mask_np)[None, None].float()
@@ -71,7 +73,9 @@ def run_predict(cfg: DictConfig) -> dict[str, Path]:
     if cfg.get("save_edges") and "edge" in result:
         written["edges"] = _save_png(1.0 - result["edge"], cfg.save_edges)
     hole = float(mask.mean()) * 100
-    log.info("inpainted %s (%dx%d, %.1f %% hole) -> %s", cfg.input.image, w, h, hole, written["out"])
+    log.info(
+        "inpainted %s (%dx%d, %.1f %% hole) -> %s", cfg.input.image, w, h, hole, written["out"]
+    )
     return written
 
 

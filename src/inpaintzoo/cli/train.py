@@ -56,7 +56,9 @@ def init_weights_from(model, path: str) -> None:
 
     source = load_checkpoint(path, expected=model.method_name)
     missing, unexpected = model.load_state_dict(source.state_dict(), strict=False)
-    log.info("initialised from %s (missing %d, unexpected %d keys)", path, len(missing), len(unexpected))
+    log.info(
+        "initialised from %s (missing %d, unexpected %d keys)", path, len(missing), len(unexpected)
+    )
 
 
 def max_batches_for(cfg: DictConfig, model) -> int:
@@ -69,7 +71,9 @@ def max_batches_for(cfg: DictConfig, model) -> int:
     return int(value)
 
 
-def build_trainer(cfg: DictConfig, run_dir: Path, max_batches: int, extra_callbacks=()) -> pl.Trainer:
+def build_trainer(
+    cfg: DictConfig, run_dir: Path, max_batches: int, extra_callbacks=()
+) -> pl.Trainer:
     callbacks = instantiate_dict(cfg.get("callbacks"))
     callbacks += [
         BatchBudget(max_batches),

@@ -15,6 +15,7 @@ from torch.utils.data import Dataset
 from inpaintzoo.data.io import image_to_tensor, read_image
 from inpaintzoo.data.transforms import as_hw, eval_transform, train_transform
 from inpaintzoo.masks import FreeFormMasks, check_mask_array
+from inpaintzoo.utils.files import read_file_list
 
 __all__ = ["IMAGE_EXTENSIONS", "InpaintDataset", "list_image_files"]
 
@@ -38,22 +39,7 @@ def list_image_files(
         ValueError: "no images found in <root>", an empty flist, or neither argument given.
     """
     if flist is not None:
-        flist = Path(flist)
-        if not flist.is_file():
-            raise FileNotFoundError(f"image file list not found: {flist}")
-        base = Path(root) if root is not None else flist.parent
-        files = []
-        for number, line in enumerate(flist.read_text().splitlines(), start=1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            file = Path(line) if Path(line).is_absolute() else base / line
-            if not file.is_file():
-                raise FileNotFoundError(f"image file not found: {file} (line {number} of {flist})")
-            files.append(file)
-        if not files:
-            raise ValueError(f"no images found in file list {flist}")
-        return files
+        return read_file_list(flist, root, what="image")
     if root is None:
         raise ValueError("give an image folder (root=...) or a file list (flist=...)")
     root = Path(root)

@@ -13,6 +13,7 @@ from PIL import Image, UnidentifiedImageError
 from inpaintzoo.conventions import MaskPolarity
 from inpaintzoo.masks.polarity import binarize_mask
 from inpaintzoo.masks.ratio import HoleRatioBins, hole_ratio
+from inpaintzoo.utils.files import read_file_list
 
 __all__ = ["MASK_EXTENSIONS", "MaskFiles", "list_mask_files", "load_mask", "read_mask_array"]
 
@@ -120,22 +121,7 @@ def list_mask_files(
         ValueError: neither argument given, or no mask files found.
     """
     if flist is not None:
-        flist = Path(flist)
-        if not flist.is_file():
-            raise FileNotFoundError(f"mask file list not found: {flist}")
-        base = Path(root) if root is not None else flist.parent
-        files = []
-        for number, line in enumerate(flist.read_text().splitlines(), start=1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            file = Path(line) if Path(line).is_absolute() else base / line
-            if not file.is_file():
-                raise FileNotFoundError(f"mask file not found: {file} (line {number} of {flist})")
-            files.append(file)
-        if not files:
-            raise ValueError(f"mask file list {flist} names no files")
-        return files
+        return read_file_list(flist, root, what="mask")
     if root is None:
         raise ValueError("give a mask folder (root=...) or a file list (flist=...)")
     root = Path(root)

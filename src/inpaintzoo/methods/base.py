@@ -111,8 +111,9 @@ class InpaintingModule(pl.LightningModule):
         self.max_nonfinite = int(max_nonfinite)
         self.sample_every_batches = int(sample_every_batches)
         self.batches_seen = 0
-        self.nonfinite_in_a_row = 0
+        self.nonfinite_in_a_row = 0  # longest current streak over the optimizer groups
         self.nonfinite_total = 0
+        self._nonfinite_streaks: dict[str, int] = {}
         self._optimizer_names: list[str] = []
         self.val_metrics = self._make_metrics("val/")
         self.test_metrics = self._make_metrics("test/")
@@ -189,9 +190,7 @@ class InpaintingModule(pl.LightningModule):
         for params, lr in specs.values():
             params = [p for p in params if p.requires_grad]
             optimizers.append(
-                torch.optim.Adam(
-                    params, lr=lr, betas=self.betas, weight_decay=self.weight_decay
-                )
+                torch.optim.Adam(params, lr=lr, betas=self.betas, weight_decay=self.weight_decay)
             )
         return optimizers
 
@@ -227,7 +226,9 @@ class InpaintingModule(pl.LightningModule):
         """Backward the sum of ``losses`` and step the named optimizers.
 
         A non-finite total skips the step (gradients are dropped) and is counted; after
-        ``max_nonfinite`` in a row a :class:`NonFiniteLossError` names the batch and the term.
+        ``max_nonfinite`` in a row for the same optimizer group (a healthy discriminator step in
+        between does not reset the generator's streak) a :class:`NonFiniteLossError` names the
+        batch and the term.
         Returns whether the step was taken.
         """
         names = [optimizer_names] if isinstance(optimizer_names, str) else list(optimizer_names)
@@ -238,10 +239,15 @@ class InpaintingModule(pl.LightningModule):
         optimizers = [self._optimizer(n) for n in names]
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)
+        streak_key = ",".join(names)
         if not finite:
-            self.nonfinite_in_a_row += 1
+            self._nonfinite_streaks[streak_key] = self._nonfinite_streaks.get(streak_key, 0) + 1
+            self.nonfinite_in_a_row = self._nonfinite_streaks[streak_key]
             self.nonfinite_total += 1
-            bad = [k for k, v in {**losses, **(terms or {})}.items() if not torch.isfinite(v).all()]
+            values = {**(terms or {}), **losses}
+            bad = [
+                k for k, v in values.items() if torch.is_tensor(v) and not torch.isfinite(v).all()
+            ]
             log.warning(
                 "non-finite loss at batch %d (%s); step of %s skipped",
                 self.batches_seen,
@@ -255,7 +261,8 @@ class InpaintingModule(pl.LightningModule):
                     "Lower the learning rate, check the inputs, or enable grad_clip."
                 )
             return False
-        self.nonfinite_in_a_row = 0
+        self._nonfinite_streaks[streak_key] = 0
+        self.nonfinite_in_a_row = max(self._nonfinite_streaks.values())
         self.manual_backward(total)
         factor = self._lr_factor()
         for name, opt in zip(names, optimizers):
