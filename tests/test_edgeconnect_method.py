@@ -204,7 +204,10 @@ def test_nonfinite_loss_skips_then_stops(batch):
 
     model._inpaint_step = poisoned
     g2 = [p.detach().clone() for p in model.inpaint_generator.parameters()]
-    with pytest.raises(NonFiniteLossError, match=r"3 non-finite losses in a row; last at batch 2 in term\(s\) \[.inpaint_g.\]"):
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r"3 non-finite losses in a row; last at batch 2 in term\(s\) \[.inpaint_g.\]",
+    ):
         fit(model, batch, 10)
     assert not _changed(g2, model.inpaint_generator)
     assert model.nonfinite_total == 3
