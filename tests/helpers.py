@@ -20,9 +20,9 @@ def embedded_batch(n: int = 4, size: int = 64, seed: int = 0) -> dict[str, torch
         s = min(h, w)
         top, left = (h - s) // 2, (w - s) // 2
         crop = image_to_tensor(array[top : top + s, left : left + s])
-        crop = torch.nn.functional.interpolate(
-            crop[None], size=(size, size), mode="area"
-        )[0].clamp(0, 1)
+        crop = torch.nn.functional.interpolate(crop[None], size=(size, size), mode="area")[0].clamp(
+            0, 1
+        )
         images.append(crop)
         mask = free_form_mask(size, size, rng)
         while not 0.1 <= mask.mean() <= 0.5:

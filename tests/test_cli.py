@@ -103,10 +103,17 @@ def trained_run(tmp_path_factory):
 def test_train_writes_checkpoints_results_leaderboard_and_grid(trained_run):
     run_dir, summary = trained_run
     assert summary["batches"] == 4
-    for name in ["checkpoints/last.ckpt", "checkpoints/step0.ckpt", "results.json",
-                 "leaderboard.md", "samples.png", "comparison.png",
-                 "eval/results_edgeconnect.json", "eval/results_edgeconnect_step0.json",
-                 "eval/results_telea.json"]:
+    for name in [
+        "checkpoints/last.ckpt",
+        "checkpoints/step0.ckpt",
+        "results.json",
+        "leaderboard.md",
+        "samples.png",
+        "comparison.png",
+        "eval/results_edgeconnect.json",
+        "eval/results_edgeconnect_step0.json",
+        "eval/results_telea.json",
+    ]:
         assert (run_dir / name).is_file(), name
     results = json.loads((run_dir / "results.json").read_text())
     assert results["schema_version"] == 1 and results["method"] == "edgeconnect"
@@ -131,8 +138,9 @@ def test_rerun_resumes_from_last_checkpoint(trained_run, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
     before = torch.load(copy / "checkpoints/last.ckpt", weights_only=True)
-    cfg = compose_cfg("train", [*FAST, f"run_dir={copy}", "train.max_batches=6",
-                                "evaluate.enabled=false"])
+    cfg = compose_cfg(
+        "train", [*FAST, f"run_dir={copy}", "train.max_batches=6", "evaluate.enabled=false"]
+    )
     summary = run_train(cfg)
     after = torch.load(copy / "checkpoints/last.ckpt", weights_only=True)
     assert summary["batches"] == 6
@@ -152,8 +160,10 @@ def test_resume_false_starts_over(trained_run, tmp_path):
     run_dir, _ = trained_run
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
-    cfg = compose_cfg("train", [*FAST, f"run_dir={copy}", "train.max_batches=2",
-                                "resume=false", "evaluate.enabled=false"])
+    cfg = compose_cfg(
+        "train",
+        [*FAST, f"run_dir={copy}", "train.max_batches=2", "resume=false", "evaluate.enabled=false"],
+    )
     assert run_train(cfg)["batches"] == 2
 
 
@@ -188,11 +198,17 @@ def test_predict_odd_size_any_polarity(trained_run, tmp_path, polarity):
     run_dir, _ = trained_run
     image, _ = _write_pair(tmp_path, polarity=polarity)
     out = tmp_path / "out.png"
-    cfg = compose_cfg("predict", [
-        f"ckpt={run_dir / 'checkpoints/last.ckpt'}", f"input.image={tmp_path / 'image.png'}",
-        f"input.mask={tmp_path / 'mask.png'}", f"mask_polarity={polarity}", f"out={out}",
-        f"save_edges={tmp_path / 'edges.png'}",
-    ])
+    cfg = compose_cfg(
+        "predict",
+        [
+            f"ckpt={run_dir / 'checkpoints/last.ckpt'}",
+            f"input.image={tmp_path / 'image.png'}",
+            f"input.mask={tmp_path / 'mask.png'}",
+            f"mask_polarity={polarity}",
+            f"out={out}",
+            f"save_edges={tmp_path / 'edges.png'}",
+        ],
+    )
     run_predict(cfg)
     result = np.asarray(Image.open(out))
     assert result.shape == image.shape
@@ -209,10 +225,15 @@ def test_predict_rejects_mask_of_another_size(trained_run, tmp_path):
     run_dir, _ = trained_run
     _write_pair(tmp_path)
     Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "small.png")
-    cfg = compose_cfg("predict", [
-        f"ckpt={run_dir / 'checkpoints/last.ckpt'}", f"input.image={tmp_path / 'image.png'}",
-        f"input.mask={tmp_path / 'small.png'}", f"out={tmp_path / 'o.png'}",
-    ])
+    cfg = compose_cfg(
+        "predict",
+        [
+            f"ckpt={run_dir / 'checkpoints/last.ckpt'}",
+            f"input.image={tmp_path / 'image.png'}",
+            f"input.mask={tmp_path / 'small.png'}",
+            f"out={tmp_path / 'o.png'}",
+        ],
+    )
     with pytest.raises(ValueError, match="must have the same size"):
         run_predict(cfg)
 
@@ -228,9 +249,18 @@ def test_predict_with_sketch(trained_run, tmp_path):
     outs = []
     for extra in ([], [f"input.sketch={tmp_path / 'sketch.png'}"]):
         out = tmp_path / f"out{len(extra)}.png"
-        run_predict(compose_cfg("predict", [
-            f"ckpt={run_dir / 'checkpoints/last.ckpt'}", f"input.image={tmp_path / 'image.png'}",
-            f"input.mask={tmp_path / 'mask.png'}", f"out={out}", *extra]))
+        run_predict(
+            compose_cfg(
+                "predict",
+                [
+                    f"ckpt={run_dir / 'checkpoints/last.ckpt'}",
+                    f"input.image={tmp_path / 'image.png'}",
+                    f"input.mask={tmp_path / 'mask.png'}",
+                    f"out={out}",
+                    *extra,
+                ],
+            )
+        )
         outs.append(np.asarray(Image.open(out)))
     assert not np.array_equal(outs[0], outs[1])
 
@@ -238,8 +268,9 @@ def test_predict_with_sketch(trained_run, tmp_path):
 def test_eval_cli_function_on_baselines(tmp_path):
     from inpaintzoo.cli.eval import run_eval
 
-    cfg = compose_cfg("eval", [f"out_dir={tmp_path}", "protocol.num_samples=6",
-                               "methods=[telea,navier_stokes]"])
+    cfg = compose_cfg(
+        "eval", [f"out_dir={tmp_path}", "protocol.num_samples=6", "methods=[telea,navier_stokes]"]
+    )
     results = run_eval(cfg)
     assert [r["method"] for r in results] == ["telea", "navier_stokes"]
     assert (tmp_path / "results_telea.json").is_file()
@@ -256,13 +287,25 @@ def _env():
 
 def test_train_entry_point_multirun(tmp_path):
     """The issue's sweep example, through the installed command."""
-    cmd = [bin_path("inpaintzoo-train"), "-m", "experiment=demo", "model=edgeconnect",
-           "model.variant=tiny", "model.stage=1,2", "train.max_batches=2",
-           "evaluate.enabled=false", "callbacks=none", "trainer.enable_progress_bar=false",
-           "train.val_every_batches=0", f"paths.output_root={tmp_path}"]
+    cmd = [
+        bin_path("inpaintzoo-train"),
+        "-m",
+        "experiment=demo",
+        "model=edgeconnect",
+        "model.variant=tiny",
+        "model.stage=1,2",
+        "train.max_batches=2",
+        "evaluate.enabled=false",
+        "callbacks=none",
+        "trainer.enable_progress_bar=false",
+        "train.val_every_batches=0",
+        f"paths.output_root={tmp_path}",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    runs = sorted(p.parent.parent for p in tmp_path.glob("demo/edgeconnect/*/checkpoints/last.ckpt"))
+    runs = sorted(
+        p.parent.parent for p in tmp_path.glob("demo/edgeconnect/*/checkpoints/last.ckpt")
+    )
     assert len(runs) == 2
     assert "model.stage=1" in runs[0].name and "model.stage=2" in runs[1].name
 
@@ -270,16 +313,35 @@ def test_train_entry_point_multirun(tmp_path):
 def test_eval_and_predict_entry_points(trained_run, tmp_path):
     run_dir, _ = trained_run
     proc = subprocess.run(
-        [bin_path("inpaintzoo-eval"), "protocol.num_samples=4", "methods=[telea]",
-         f"out_dir={tmp_path / 'eval'}"], capture_output=True, text=True, env=_env(), timeout=300)
+        [
+            bin_path("inpaintzoo-eval"),
+            "protocol.num_samples=4",
+            "methods=[telea]",
+            f"out_dir={tmp_path / 'eval'}",
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "eval" / "results_telea.json").is_file()
     _write_pair(tmp_path)
     proc = subprocess.run(
-        [bin_path("inpaintzoo-predict"), f"ckpt={run_dir / 'checkpoints/last.ckpt'}",
-         f"image={tmp_path / 'image.png'}", f"mask={tmp_path / 'mask.png'}",
-         "mask_polarity=white_hole", f"out={tmp_path / 'out.png'}"],
-        capture_output=True, text=True, env=_env(), timeout=300, cwd=tmp_path)
+        [
+            bin_path("inpaintzoo-predict"),
+            f"ckpt={run_dir / 'checkpoints/last.ckpt'}",
+            f"image={tmp_path / 'image.png'}",
+            f"mask={tmp_path / 'mask.png'}",
+            "mask_polarity=white_hole",
+            f"out={tmp_path / 'out.png'}",
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "out.png").is_file()
     assert not (tmp_path / "predict.log").exists()

@@ -216,3 +216,13 @@ def test_nonfinite_loss_skips_then_stops(batch):
 def test_run_notes_flag_switched_off_losses():
     notes = " ".join(tiny().run_notes())
     assert "VGG-based losses" in notes and "tiny variant" in notes
+
+
+def test_schedule_entries_may_set_their_generator_lr():
+    model = tiny(schedule=[{"stage": 1, "batches": 2}, {"stage": 2, "batches": 2, "lr": 1e-3}])
+    assert model.stage_lr_factor() == 1.0
+    model.batches_seen = 3
+    assert model.current_stage() == 2 and model.stage_lr_factor() == pytest.approx(10.0)
+    assert model._lr_factor() == pytest.approx(10.0)
+    with pytest.raises(ValueError, match="unknown keys"):
+        tiny(schedule=[{"stage": 1, "batches": 2, "learning_rate": 1}])

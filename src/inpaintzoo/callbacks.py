@@ -39,7 +39,8 @@ def save_checkpoint_atomic(trainer: pl.Trainer, path: str | os.PathLike) -> Path
     """``trainer.save_checkpoint`` to a temporary file, then rename: never a partial file."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    trainer.save_checkpoint(tmp)  # every rank must call it; rank 0 writes
+    # full state (optimizers, loops) for exact resume; every rank calls it, rank 0 writes
+    trainer.save_checkpoint(tmp, weights_only=False)
     if trainer.is_global_zero:
         os.replace(tmp, path)
     trainer.strategy.barrier("inpaintzoo_checkpoint")

@@ -205,16 +205,20 @@ class InpaintingModule(pl.LightningModule):
         except ValueError:
             raise KeyError(f"no optimizer named {name!r}; have {self._optimizer_names}") from None
 
+    def stage_lr_factor(self) -> float:
+        """Multiplier of the learning rates for the current stage (multi-stage methods)."""
+        return 1.0
+
     def _lr_factor(self) -> float:
         spec = self.scheduler_spec
         if not spec:
-            return 1.0
+            return self.stage_lr_factor()
         kind = spec.get("kind", "step")
         if kind == "step":
             passed = sum(1 for m in spec.get("milestones", []) if self.batches_seen >= int(m))
-            return float(spec.get("gamma", 0.1)) ** passed
+            return self.stage_lr_factor() * float(spec.get("gamma", 0.1)) ** passed
         if kind == "constant":
-            return 1.0
+            return self.stage_lr_factor()
         raise ValueError(f"unknown scheduler kind {kind!r}; choose 'step' or 'constant'")
 
     def optimize(

@@ -49,8 +49,9 @@ class EdgeConnect(InpaintingModule):
     Args (beyond :class:`InpaintingModule`'s):
         stage: 1 edge, 2 inpaint (GT edges), 3 edge-inpaint, 4 joint; used when ``schedule``
             is empty.
-        schedule: list of ``{"stage": s, "batches": n}`` run in order (after the last entry,
-            its stage continues).
+        schedule: list of ``{"stage": s, "batches": n}`` (optionally ``"lr": x`` for that
+            stage's generator rate, discriminators at ``d2g_lr`` of it) run in order; after the
+            last entry its stage continues.
         canny_sigma: Gaussian sigma of the Canny detector (2 at 256 px, ~1 at 64 px).
         gan_loss: ``nsgan`` | ``lsgan`` | ``hinge``.
         l1_weight, adversarial_weight, perceptual_weight, style_weight: G2 loss weights.
@@ -115,6 +116,9 @@ class EdgeConnect(InpaintingModule):
         self.stage = int(stage)
         self.schedule = [dict(s) for s in (schedule or [])]
         for entry in self.schedule:
+            unknown = set(entry) - {"stage", "batches", "lr"}
+            if unknown:
+                raise ValueError(f"bad schedule entry {entry!r}: unknown keys {sorted(unknown)}")
             if int(entry.get("stage", 0)) not in STAGES or int(entry.get("batches", -1)) < 0:
                 raise ValueError(f"bad schedule entry {entry!r}: need stage in 1..4, batches >= 0")
         self.canny_sigma = float(canny_sigma)
@@ -159,6 +163,23 @@ class EdgeConnect(InpaintingModule):
             done -= int(entry["batches"])
         return int(self.schedule[-1]["stage"])
 
+    def current_schedule_entry(self) -> dict | None:
+        if not self.schedule:
+            return None
+        done = self.batches_seen
+        for entry in self.schedule:
+            if done < int(entry["batches"]):
+                return entry
+            done -= int(entry["batches"])
+        return self.schedule[-1]
+
+    def stage_lr_factor(self) -> float:
+        """A schedule entry may set its own generator ``lr`` (discriminators keep d2g_lr)."""
+        entry = self.current_schedule_entry()
+        if entry is None or entry.get("lr") is None:
+            return 1.0
+        return float(entry["lr"]) / self.lr
+
     def schedule_batches(self) -> int | None:
         """Total batches of the schedule (``None`` without one)."""
         return sum(int(e["batches"]) for e in self.schedule) if self.schedule else None
@@ -200,7 +221,11 @@ class EdgeConnect(InpaintingModule):
         if self.variant != "full":
             notes.append(f"{self.variant} variant (reduced widths), not the paper's network")
         if self.schedule:
-            stages = ", ".join(f"stage {e['stage']}: {e['batches']}" for e in self.schedule)
+            stages = ", ".join(
+                f"stage {e['stage']}: {e['batches']}"
+                + (f" at lr {e['lr']:g}" if e.get("lr") else "")
+                for e in self.schedule
+            )
             notes.append(f"stage schedule in batches: {stages}")
         else:
             notes.append(f"stage {self.stage} ({STAGES[self.stage]})")
