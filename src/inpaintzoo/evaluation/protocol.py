@@ -9,7 +9,7 @@ after cropping, mask bytes) and the hash is recorded in every results file.
 Protocols here:
 
 * ``smoke``: the held-out embedded scikit-image photos (never seen in training) x seeded
-  DeepFill v2 masks (box ∪ strokes) at 64 px; for tests and the demo.
+  free-form and DeepFill v2 masks at 64 px; for tests and the demo.
 * ``celeba64``: the first N CelebA val crops x the NVIDIA irregular test masks (white = hole),
   resized to 64 px with nearest neighbour and binned by the hole ratio measured at 64 px.
 """
@@ -44,7 +44,12 @@ class EvalProtocol:
     name: str = "smoke"
     size: int = 64
     images: dict[str, Any] = field(default_factory=lambda: {"source": "embedded", "split": "test"})
-    mask: dict[str, Any] = field(default_factory=lambda: {"kind": "deepfill_v2"})
+    mask: dict[str, Any] = field(
+        default_factory=lambda: {
+            "kind": "mixed",
+            "sources": [{"kind": "free_form"}, {"kind": "deepfill_v2"}],
+        }
+    )
     num_samples: int = 24
     seed: int = 1234
     bins: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6)
