@@ -18,7 +18,7 @@ The check functions raise :class:`ValueError` with a message that names the prob
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 import torch
 
@@ -42,7 +42,7 @@ KNOWN = 0.0
 _RANGE_EPS = 1e-3
 
 
-class MaskPolarity(str, Enum):
+class MaskPolarity(StrEnum):
     """How a mask *file* encodes the hole.
 
     ``white_hole``: bright pixels are the hole (NVIDIA irregular masks, EdgeConnect, DeepFill).
