@@ -32,7 +32,7 @@ load average printed with the results.
 
 Usage::
 
-    python benchmarks/train_step.py                 # everything (~5-7 min on 2 idle CPU cores)
+    python benchmarks/train_step.py                 # everything (~5 min on 2 idle CPU cores)
     python benchmarks/train_step.py --quick         # shorter: tiny variant only (~1 min)
     python benchmarks/train_step.py --sizes 64 --variant tiny --steps 20 --batch-size 8
     python benchmarks/train_step.py --skip-loader --json bench.json
@@ -633,7 +633,7 @@ def plan(args: argparse.Namespace) -> list[tuple[int, str, int, int]]:
             elif args.quick:
                 steps = 4 if heavy else (6 if variant == "full" or not small else 16)
             else:
-                steps = 4 if heavy else (10 if variant == "full" else 40)
+                steps = 4 if heavy else (14 if variant == "full" else 40)
             configs.append((size, variant, batch, steps))
     return configs
 
