@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
+
+from inpaintzoo.utils.files import IMAGE_DECODE_ERRORS
 
 __all__ = ["ImageReadError", "image_to_tensor", "read_image", "tensor_to_image", "write_image"]
 
@@ -61,13 +63,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             image.load()  # decode now: truncated files fail here, not later
             image = ImageOps.exif_transpose(image)
             array = _to_uint8_rgb(image)
-    except (
-        OSError,
-        SyntaxError,
-        ValueError,
-        UnidentifiedImageError,
-        Image.DecompressionBombError,
-    ) as err:
+    except IMAGE_DECODE_ERRORS as err:
         raise ImageReadError(
             f"cannot decode image file {path}: corrupt or unsupported ({err})"
         ) from err

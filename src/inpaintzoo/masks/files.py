@@ -8,12 +8,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from inpaintzoo.conventions import MaskPolarity
 from inpaintzoo.masks.polarity import binarize_mask
 from inpaintzoo.masks.ratio import HoleRatioBins, hole_ratio
-from inpaintzoo.utils.files import read_file_list
+from inpaintzoo.utils.files import IMAGE_DECODE_ERRORS, read_file_list
 
 __all__ = ["MASK_EXTENSIONS", "MaskFiles", "list_mask_files", "load_mask", "read_mask_array"]
 
@@ -46,13 +46,7 @@ def read_mask_array(path: str | os.PathLike) -> np.ndarray:
             elif mode not in ("L", "LA", "RGB", "RGBA", "I;16", "I;16B", "I;16L", "I", "F"):
                 image = image.convert("RGB")
             array = np.array(image)
-    except (
-        OSError,
-        SyntaxError,
-        ValueError,
-        UnidentifiedImageError,
-        Image.DecompressionBombError,
-    ) as err:
+    except IMAGE_DECODE_ERRORS as err:
         raise ValueError(f"cannot decode mask file {path}: corrupt or unsupported ({err})") from err
     if array.dtype.kind in "iu" and array.dtype.itemsize > 1:
         # 16-bit gray ("I;16", "I;16B") and PIL mode "I" (32-bit int holding 16-bit PNG data).

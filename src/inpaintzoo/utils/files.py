@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PIL import Image, UnidentifiedImageError
+
+#: what PIL raises for a corrupt, truncated or unsupported image file
+IMAGE_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    UnidentifiedImageError,
+    Image.DecompressionBombError,
+)
+
 
 def read_file_list(
     flist: str | Path, root: str | Path | None = None, what: str = "file"
