@@ -133,9 +133,9 @@ def free_form_mask(
         ]
         points = [(int(rng.integers(0, width)), int(rng.integers(0, height)))]
         for angle in angles:
-            step = float(np.clip(rng.normal(radius, radius // 2), 0, 2 * radius))
-            x = float(np.clip(points[-1][0] + step * math.cos(angle), 0, width))
-            y = float(np.clip(points[-1][1] + step * math.sin(angle), 0, height))
+            step = min(max(float(rng.normal(radius, radius // 2)), 0.0), 2.0 * radius)
+            x = min(max(points[-1][0] + step * math.cos(angle), 0.0), float(width))
+            y = min(max(points[-1][1] + step * math.sin(angle), 0.0), float(height))
             points.append((int(x), int(y)))
         brush = max(1, int(rng.uniform(width_lo * scale, width_hi * scale)))
         for start, end in zip(points[:-1], points[1:]):
