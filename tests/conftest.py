@@ -15,7 +15,7 @@ SHARED_DATA = Path(os.environ.get("INPAINTZOO_SHARED_DATA", REPO_ROOT.parent / "
 @pytest.fixture(autouse=True)
 def _deterministic_torch():
     torch.manual_seed(0)
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or min(2, os.cpu_count() or 1)))
     yield
 
 

@@ -42,9 +42,21 @@ def save_checkpoint_atomic(trainer: pl.Trainer, path: str | os.PathLike) -> Path
     # full state (optimizers, loops) for exact resume; every rank calls it, rank 0 writes
     trainer.save_checkpoint(tmp, weights_only=False)
     if trainer.is_global_zero:
+        _fsync(tmp)  # the bytes are on disk before the rename makes them visible
         os.replace(tmp, path)
     trainer.strategy.barrier("inpaintzoo_checkpoint")
     return path
+
+
+def _fsync(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # e.g. a remote (fsspec) path
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class BatchCheckpoint(pl.Callback):

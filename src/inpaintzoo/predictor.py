@@ -83,6 +83,28 @@ class Predictor:
 
         return cls(load_checkpoint(path, expected=expected), device=device, max_side=max_side)
 
+    @classmethod
+    def from_file(
+        cls,
+        path: str | Path,
+        expected: str | None = None,
+        device: str | torch.device | None = None,
+        max_side: int | None = None,
+    ) -> Predictor:
+        """Any trained artefact: a Lightning ``.ckpt``, a ``.safetensors`` weights export, or an
+        ONNX export (its folder, its manifest or one of its ``.onnx`` files; the networks run in
+        onnxruntime, the method's glue in PyTorch)."""
+        from inpaintzoo.export import MANIFEST, load_onnx, load_safetensors
+
+        path = Path(path)
+        if path.is_dir() or path.suffix == ".onnx" or path.name == MANIFEST:
+            model = load_onnx(path, expected=expected)
+        elif path.suffix == ".safetensors":
+            model = load_safetensors(path, expected=expected)
+        else:
+            return cls.from_checkpoint(path, expected=expected, device=device, max_side=max_side)
+        return cls(model, device=device, max_side=max_side)
+
     @property
     def name(self) -> str:
         return getattr(self.model, "method_name", None) or getattr(self.model, "name", "model")

@@ -5,6 +5,11 @@ Hydra main over ``conf/predict.yaml``::
     inpaintzoo-predict ckpt=outputs/demo/edgeconnect/checkpoints/last.ckpt \\
         image=photo.png mask=hole.png mask_polarity=white_hole out=result.png
 
+``ckpt`` may also be a ``.safetensors`` export or an ONNX export (``inpaintzoo-export``: its folder
+or one of its ``.onnx`` files; the networks then run in onnxruntime)::
+
+    inpaintzoo-predict ckpt=exports/edgeconnect/inpaint_generator.onnx image=... mask=... out=...
+
 The mask is read with an explicit polarity (``white_hole``, ``black_hole`` or ``auto`` = white
 hole with a warning when implausible) and must have the image's size. EdgeConnect accepts
 ``sketch=strokes.png``: white strokes added to the edge map inside the hole.
@@ -59,7 +64,7 @@ def run_predict(cfg: DictConfig) -> dict[str, Path]:
         )
     image = image_to_tensor(image_np).unsqueeze(0)
     mask = torch.from_numpy(mask_np)[None, None].float()
-    predictor = Predictor.from_checkpoint(
+    predictor = Predictor.from_file(
         cfg.ckpt, device=device_for(cfg.device), max_side=cfg.get("max_side")
     )
     extras = {}

@@ -7,7 +7,11 @@ Hydra main over ``conf/train.yaml``. Examples::
     inpaintzoo-train -m experiment=demo model.stage=1,2 train.max_batches=2   # a sweep
 
 The run folder is stable (``outputs/<experiment>/<model>/``): rerunning the same command resumes
-from ``checkpoints/last.ckpt`` (``resume=auto``); ``resume=false`` starts over.
+from ``checkpoints/last.ckpt`` (``resume=auto``); ``resume=false`` starts over. Checkpoints are
+written atomically, so a run killed at any moment (even ``kill -9``) resumes from its last
+complete checkpoint; a damaged ``last.ckpt`` (e.g. truncated by a copy) is refused with a clear
+error, never loaded. Speed switches: ``trainer.precision=bf16-mixed``, ``train.channels_last``,
+``train.compile`` (see docs/RELIABILITY.md).
 """
 
 from __future__ import annotations
@@ -43,11 +47,36 @@ def resolve_resume(cfg: DictConfig, ckpt_dir: Path) -> str | None:
             shutil.rmtree(ckpt_dir)
         return None
     if resume in ("auto", True, "true", "True"):
-        return str(last) if last.is_file() else None
+        if not last.is_file():
+            return None
+        read_resume_state(last)  # refuse a damaged file before Lightning touches it
+        return str(last)
     path = Path(str(resume))
     if not path.is_file():
         raise FileNotFoundError(f"resume checkpoint not found: {path}")
+    read_resume_state(path)
     return str(path)
+
+
+def read_resume_state(path: str | Path) -> dict[str, Any]:
+    """The ``inpaintzoo`` state of a checkpoint to resume from (weights-only load).
+
+    Raises:
+        RuntimeError: the file is truncated/corrupt (never half-loaded), or carries code.
+    """
+    path = Path(path)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise RuntimeError(
+            f"cannot resume from {path}: the checkpoint is corrupt or truncated ({err}). "
+            "inpaintzoo writes checkpoints atomically, so the file was damaged outside a run "
+            "(a partial copy, a full disk). Rerun with resume=false to start over, or "
+            "resume=<path of another checkpoint> (e.g. checkpoints/step0.ckpt)."
+        ) from err
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise RuntimeError(f"cannot resume from {path}: not a Lightning checkpoint")
+    return dict(ckpt.get("inpaintzoo") or {})
 
 
 def init_weights_from(model, path: str) -> None:
@@ -111,6 +140,10 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(int(cfg.seed), workers=True)
     model = build_model(cfg.model)
+    model.configure_speed(
+        channels_last=bool(cfg.train.get("channels_last", False)),
+        compile=cfg.train.get("compile", False) or False,
+    )
     datamodule = build_datamodule(cfg.data, seed=int(cfg.seed))
     ckpt_dir = run_dir / "checkpoints"
     ckpt_path = resolve_resume(cfg, ckpt_dir)
@@ -120,7 +153,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     trainer = build_trainer(cfg, run_dir, max_batches)
     resumed_at = 0
     if ckpt_path:
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=True).get("inpaintzoo", {})
+        state = read_resume_state(ckpt_path)
         resumed_at = int(state.get("batches_seen", 0))
         log.info("resuming from %s (batch %d of %d)", ckpt_path, resumed_at, max_batches)
     if resumed_at >= max_batches:

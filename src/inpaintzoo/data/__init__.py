@@ -32,6 +32,7 @@ __all__ = [
     "ImageReadError",
     "InpaintDataModule",
     "InpaintDataset",
+    "UnpaddedDistributedSampler",
     "build_dataset",
     "embedded_data_dir",
     "embedded_sample_files",
@@ -45,7 +46,7 @@ __all__ = [
     "write_image",
 ]
 
-_LAZY = {"InpaintDataModule", "build_dataset"}
+_LAZY = {"InpaintDataModule", "UnpaddedDistributedSampler", "build_dataset"}
 
 
 def __getattr__(name: str) -> Any:

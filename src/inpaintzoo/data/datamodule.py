@@ -7,13 +7,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytorch_lightning as pl
-from torch.utils.data import DataLoader
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from inpaintzoo.data.datasets import InpaintDataset, list_image_files
 from inpaintzoo.data.samples import DEFAULT_HOLDOUT, embedded_split
 from inpaintzoo.masks import build_mask_source
 
-__all__ = ["SPLIT_KEYS", "InpaintDataModule", "build_dataset"]
+__all__ = ["SPLIT_KEYS", "InpaintDataModule", "UnpaddedDistributedSampler", "build_dataset"]
 
 #: Keys a split spec may have (anything else is an error, to catch config typos).
 SPLIT_KEYS = (
@@ -42,6 +43,35 @@ def _plain(value: Any) -> Any:
 
         return OmegaConf.to_container(value, resolve=True)
     return value
+
+
+class UnpaddedDistributedSampler(DistributedSampler):
+    """Evaluation sampler for DDP that never repeats a sample.
+
+    ``torch.utils.data.DistributedSampler`` pads the index list to a multiple of the world size
+    by repeating samples, so metrics over a test set of 5 images on 2 processes would count one
+    image twice. Here rank ``r`` of ``w`` gets ``r, r + w, r + 2w, ...``: ranks may differ by one
+    sample (torchmetrics states sync fine over uneven ranks; nothing is averaged per rank).
+    A ``DistributedSampler`` subclass, so Lightning keeps it instead of injecting its own.
+    """
+
+    def __init__(self, dataset: Dataset, num_replicas: int, rank: int) -> None:
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} outside [0, {num_replicas})")
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=False)
+        self.length = len(dataset)  # type: ignore[arg-type]
+
+    def __iter__(self):
+        return iter(range(self.rank, self.length, self.num_replicas))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.length, self.num_replicas))
+
+
+def _distributed_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    return 1, 0
 
 
 def _mask_source(spec: Any, training: bool) -> Any:
@@ -149,7 +179,9 @@ class InpaintDataModule(pl.LightningDataModule):
         mask: default mask spec for the train split (and for val/test if ``eval_mask`` is None).
         eval_mask: default mask spec for val/test.
 
-    The train loader shuffles and drops the last incomplete batch; val/test do neither.
+    The train loader shuffles and drops the last incomplete batch; val/test do neither. Under
+    DDP the train loader gets Lightning's ``DistributedSampler``; val/test get an
+    :class:`UnpaddedDistributedSampler`, so every evaluation sample is counted exactly once.
 
     Example, CelebA 64x64 beside the checkout (``../shared/data``), free-form training masks
     and the NVIDIA irregular masks (white = hole) for validation and test::
@@ -280,10 +312,17 @@ class InpaintDataModule(pl.LightningDataModule):
                 self.dataset(split)
 
     def _loader(self, split: str, training: bool) -> DataLoader:
+        dataset = self.dataset(split)
+        world, rank = _distributed_world()
+        sampler = None
+        if not training and world > 1:
+            # Lightning keeps a sampler it did not create (it only swaps default ones)
+            sampler = UnpaddedDistributedSampler(dataset, num_replicas=world, rank=rank)
         return DataLoader(
-            self.dataset(split),
+            dataset,
             batch_size=self.batch_size if training else self.eval_batch_size,
             shuffle=training,
+            sampler=sampler,
             drop_last=training,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,

@@ -13,7 +13,10 @@ The base class owns everything else, once:
 * validation/test metrics on the composite (PSNR, SSIM, L1 via torchmetrics) and sample grids
   logged to whichever Lightning loggers are attached (CSV -> PNG files, TensorBoard, wandb);
 * checkpoint hyperparameters as plain Python types (``torch.load(weights_only=True)`` reads them),
-  with the method name, variant, size multiple and value range.
+  with the method name, variant, size multiple and value range;
+* speed switches (:meth:`InpaintingModule.configure_speed`, ``train.channels_last`` and
+  ``train.compile`` in the configs): channels-last memory format and an in-place
+  ``torch.compile`` of the networks named by ``compile_nets``, applied once in ``setup``.
 """
 
 from __future__ import annotations
@@ -83,6 +86,9 @@ class InpaintingModule(pl.LightningModule):
     value_range: ClassVar[str] = "[0,1]"
     #: the names of the networks that make up the inference model, for parameter counts
     inference_nets: ClassVar[tuple[str, ...]] = ()
+    #: the networks ``train.compile`` compiles (``None``: the ``inference_nets``, i.e. the
+    #: generators; discriminators stay eager)
+    compile_nets: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(
         self,
@@ -115,6 +121,11 @@ class InpaintingModule(pl.LightningModule):
         self.nonfinite_total = 0
         self._nonfinite_streaks: dict[str, int] = {}
         self._optimizer_names: list[str] = []
+        # speed switches (not hyperparameters: a checkpoint does not depend on them)
+        self.use_channels_last = False
+        self.compile_options: dict[str, Any] | None = None
+        self._speed_applied = False
+        self._deferred_clip: dict[int, float] = {}
         self.val_metrics = self._make_metrics("val/")
         self.test_metrics = self._make_metrics("test/")
 
@@ -145,6 +156,60 @@ class InpaintingModule(pl.LightningModule):
         """Parameter count of the inference networks (or of the named ones)."""
         names = tuple(nets) if nets is not None else self.inference_nets
         return sum(p.numel() for n in names for p in getattr(self, n).parameters())
+
+    # ------------------------------------------------------------------ speed switches
+    def configure_speed(
+        self, channels_last: bool = False, compile: bool | Mapping[str, Any] = False
+    ) -> InpaintingModule:
+        """Ask for channels-last memory format and/or ``torch.compile`` of ``compile_nets``.
+
+        Both are applied once, in :meth:`setup` (before Lightning moves the module to its device
+        and wraps it in DDP), or right away by :meth:`apply_speed_switches`. ``compile`` is
+        ``True`` or a dict of ``torch.compile`` keyword arguments (``mode``, ``dynamic``, ...).
+        Compilation is in place (``nn.Module.compile``): state-dict keys do not change, so
+        checkpoints stay interchangeable with eager runs.
+        """
+        self.use_channels_last = bool(channels_last)
+        if compile is True:
+            self.compile_options = {}
+        elif compile:
+            self.compile_options = dict(_plain(compile))
+        else:
+            self.compile_options = None
+        return self
+
+    def compiled_net_names(self) -> tuple[str, ...]:
+        names = self.compile_nets if self.compile_nets is not None else self.inference_nets
+        missing = [n for n in names if not isinstance(getattr(self, n, None), nn.Module)]
+        if missing:
+            raise AttributeError(f"{type(self).__name__}.compile_nets names no module {missing}")
+        return tuple(names)
+
+    def apply_speed_switches(self) -> None:
+        """Apply the switches of :meth:`configure_speed` (idempotent)."""
+        if self._speed_applied:
+            return
+        if self.use_channels_last:
+            self.to(memory_format=torch.channels_last)
+        if self.compile_options is not None:
+            for name in self.compiled_net_names():
+                getattr(self, name).compile(**self.compile_options)
+            log.info("torch.compile of %s (%s)", self.compiled_net_names(), self.compile_options)
+        self._speed_applied = True
+
+    def setup(self, stage: str) -> None:
+        self.apply_speed_switches()
+
+    def to_memory_format(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """4-D tensors of ``batch`` in channels-last when that switch is on."""
+        if not self.use_channels_last:
+            return batch
+        return {
+            k: v.contiguous(memory_format=torch.channels_last)
+            if torch.is_tensor(v) and v.ndim == 4
+            else v
+            for k, v in batch.items()
+        }
 
     # ------------------------------------------------------------------ subclass API
     def optimizer_specs(self) -> dict[str, tuple[Iterable[nn.Parameter], float]]:
@@ -269,14 +334,32 @@ class InpaintingModule(pl.LightningModule):
         self.nonfinite_in_a_row = max(self._nonfinite_streaks.values())
         self.manual_backward(total)
         factor = self._lr_factor()
+        scaled = self._grad_scaler() is not None
         for name, opt in zip(names, optimizers):
-            if self.grad_clip:
+            if self.grad_clip and scaled:
+                # 16-mixed: gradients are still scaled here; clip in on_before_optimizer_step,
+                # which Lightning calls after unscaling them
+                self._deferred_clip[id(_unwrap_optimizer(opt))] = float(self.grad_clip)
+            elif self.grad_clip:
                 self.clip_gradients(opt, gradient_clip_val=float(self.grad_clip))
             base_lr = self._base_lrs()[name]
             for group in opt.param_groups:
                 group["lr"] = base_lr * factor
             opt.step()
         return True
+
+    def _grad_scaler(self):
+        """The AMP gradient scaler of ``precision=16-mixed`` runs (``None`` otherwise)."""
+        trainer = self._trainer
+        if trainer is None:
+            return None
+        return getattr(getattr(trainer, "precision_plugin", None), "scaler", None)
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        clip = self._deferred_clip.pop(id(_unwrap_optimizer(optimizer)), None)
+        if clip:
+            params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+            torch.nn.utils.clip_grad_norm_(params, clip)
 
     def _base_lrs(self) -> dict[str, float]:
         if not hasattr(self, "_base_lr_cache"):
@@ -285,7 +368,7 @@ class InpaintingModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ Lightning hooks
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        batch = self.prepare_batch(batch)
+        batch = self.to_memory_format(self.prepare_batch(batch))
         logs = self.training_batch(batch)
         self.batches_seen += 1
         bs = batch["image"].shape[0]
@@ -373,6 +456,11 @@ class InpaintingModule(pl.LightningModule):
             )
         self.batches_seen = int(state.get("batches_seen", 0))
         self.nonfinite_total = int(state.get("nonfinite_total", 0))
+
+
+def _unwrap_optimizer(opt):
+    """The torch optimizer under a ``LightningOptimizer``."""
+    return getattr(opt, "optimizer", opt)
 
 
 def finite_or_nan(value: float) -> float:
