@@ -73,6 +73,39 @@ register_model(
 )
 register_model(
     ModelInfo(
+        name="ctsdg",
+        target="inpaintzoo.methods.ctsdg:CTSDG",
+        kind="learned",
+        paper="Guo, Yang, Huang, Image Inpainting via Conditional Texture and Structure Dual "
+        "Generation, ICCV 2021",
+        official_repo="Xiefan-Guo/CTSDG",
+        official_params={"generator": 52_147_789, "discriminator": 5_531_729},
+    )
+)
+register_model(
+    ModelInfo(
+        name="structure_knowledge",
+        target="inpaintzoo.methods.structure_knowledge:StructureKnowledge",
+        kind="learned",
+        paper="Yang, Qi, Shi, Learning to Incorporate Structure Knowledge for Image Inpainting, "
+        "AAAI 2020",
+        official_repo="YoungGod/sturcture-inpainting (sic; TensorFlow 1.15)",
+        official_params={"generator": 15_089_000, "discriminator": 2_764_737},
+    )
+)
+register_model(
+    ModelInfo(
+        name="structureflow",
+        target="inpaintzoo.methods.structureflow:StructureFlow",
+        kind="learned",
+        paper="Ren et al., StructureFlow: Image Inpainting via Structure-aware Appearance Flow, "
+        "ICCV 2019",
+        official_repo="RenYurui/StructureFlow",
+        official_params={"structure_generator": 36_057_411, "texture_generator": 56_473_475},
+    )
+)
+register_model(
+    ModelInfo(
         name="telea",
         target="inpaintzoo.baselines:OpenCVInpainter",
         kind="classical",
@@ -88,6 +121,15 @@ register_model(
         paper="Bertalmio et al., Navier-Stokes, Fluid Dynamics, and Image and Video Inpainting, "
         "CVPR 2001",
         kwargs={"method": "navier_stokes"},
+    )
+)
+register_model(
+    ModelInfo(
+        name="patchmatch",
+        target="inpaintzoo.baselines:PatchMatchInpainter",
+        kind="classical",
+        paper="Barnes et al., PatchMatch: A Randomized Correspondence Algorithm for Structural "
+        "Image Editing, SIGGRAPH 2009 (completion after Wexler et al., 2007)",
     )
 )
 

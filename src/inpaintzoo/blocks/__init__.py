@@ -3,6 +3,7 @@
 Each block imports alone, e.g. ``from inpaintzoo.blocks import DilatedResBlock``.
 """
 
+from inpaintzoo.blocks.cfa import CFA, MSFA, RegionAffinityLearning
 from inpaintzoo.blocks.conv import (
     conv2d,
     conv_transpose2d,
@@ -11,14 +12,34 @@ from inpaintzoo.blocks.conv import (
     spectral_norm,
 )
 from inpaintzoo.blocks.discriminators import PatchDiscriminator
+from inpaintzoo.blocks.flow import GaussianSampler, flow_warp, gaussian_sample
+from inpaintzoo.blocks.fusion import BiGFF
 from inpaintzoo.blocks.init import init_weights
+from inpaintzoo.blocks.nonlocal_attention import (
+    ConvNormAct,
+    DeconvNormAct,
+    PooledNonLocalAttention,
+)
+from inpaintzoo.blocks.partial_conv import PartialConv2d, PartialConvBlock
 from inpaintzoo.blocks.residual import DilatedResBlock, make_norm2d
 
 __all__ = [
+    "CFA",
+    "MSFA",
+    "BiGFF",
+    "ConvNormAct",
+    "DeconvNormAct",
     "DilatedResBlock",
+    "GaussianSampler",
+    "PartialConv2d",
+    "PartialConvBlock",
     "PatchDiscriminator",
+    "PooledNonLocalAttention",
+    "RegionAffinityLearning",
     "conv2d",
     "conv_transpose2d",
+    "flow_warp",
+    "gaussian_sample",
     "has_spectral_norm",
     "init_weights",
     "legacy_spectral_norm_keys_to_parametrization",

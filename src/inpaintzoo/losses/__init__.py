@@ -21,6 +21,7 @@ from inpaintzoo.losses.perceptual import (
     hub_checkpoint_path,
     vgg19_weights_path,
 )
+from inpaintzoo.losses.pyramid import PyramidStructureLoss, edge_priority_map
 from inpaintzoo.losses.reconstruction import hole_normalized_l1, l1_loss, masked_l1
 
 __all__ = [
@@ -31,9 +32,11 @@ __all__ = [
     "AdversarialLoss",
     "MissingWeightsError",
     "PerceptualLoss",
+    "PyramidStructureLoss",
     "StyleLoss",
     "VGG19Features",
     "VGGLoss",
+    "edge_priority_map",
     "exclude_from_state_dict",
     "feature_matching_loss",
     "gram_matrix",

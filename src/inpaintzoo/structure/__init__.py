@@ -1,5 +1,6 @@
 """Structure maps as batched torch ops: gray (scikit-image coefficients), Canny edges (kornia),
-Sobel gradients, and EdgeConnect's edge precision/recall.
+Sobel gradients, RTV structure smoothing (StructureFlow), and EdgeConnect's edge
+precision/recall.
 
 No Lightning/Hydra here; every function takes and returns ``(B, C, H, W)`` tensors.
 """
@@ -13,8 +14,13 @@ from inpaintzoo.structure.edges import (
 )
 from inpaintzoo.structure.gradient import gradient_magnitude, sobel_gradients
 from inpaintzoo.structure.gray import SKIMAGE_GRAY_WEIGHTS, rgb_to_gray
+from inpaintzoo.structure.rtv import RTV_DEFAULTS, RTVCache, rtv_smooth, rtv_smooth_reference
 
 __all__ = [
+    "RTV_DEFAULTS",
+    "RTVCache",
+    "rtv_smooth",
+    "rtv_smooth_reference",
     "SKIMAGE_GRAY_WEIGHTS",
     "CannyEdges",
     "canny_edges",
