@@ -10,7 +10,7 @@ PYTEST := $(BIN)/python -m pytest
 # Create the virtual environment if missing and install the package with its dev extras.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[dev,sweep]"
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[dev,sweep,export]"
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -163,3 +163,77 @@ def test_subclass_slots_in():
     output = FlatFill()(image, mask)
     assert (output - image).abs().max() <= 1 / 255
     assert "radius=3" in repr(OpenCVInpainter())
+
+
+# ---------------------------------------------------------------- PatchMatch (pypatchmatch)
+
+pm_missing = not __import__("inpaintzoo.baselines", fromlist=["x"]).patchmatch_availability()[0]
+needs_pm = pytest.mark.skipif(pm_missing, reason="pypatchmatch is not installed or did not load")
+
+
+@needs_pm
+def test_patchmatch_is_a_zoo_entry_with_no_kwargs():
+    from inpaintzoo import zoo
+    from inpaintzoo.baselines import PatchMatchInpainter
+
+    model = zoo.create_model("patchmatch")
+    assert isinstance(model, PatchMatchInpainter) and model.name == "patchmatch"
+    assert model.kind == "classical" and model.patch_size == 3 and model.seed == 0
+    assert list(model.parameters()) == []
+
+
+@needs_pm
+def test_patchmatch_keeps_known_pixels_and_fills_constant_colour():
+    colour = torch.tensor([51.0, 153.0, 230.0]).view(1, 3, 1, 1) / 255
+    image = colour.expand(2, 3, 32, 32).clone()
+    mask = _square_mask()
+    out = create_baseline("patchmatch")(image, mask)
+    hole = mask.expand_as(image) == 1
+    assert (out - image)[hole].abs().max() <= 1 / 255  # copies known patches: exact colour
+    noisy = torch.rand(2, 3, 32, 32)
+    out = create_baseline("patchmatch")(noisy, mask)
+    assert torch.equal(out[~hole], noisy[~hole])
+
+
+@needs_pm
+def test_patchmatch_copies_texture_from_the_known_region():
+    # a vertical stripe pattern (period 4): PatchMatch copies the stripes into the hole (their
+    # contrast survives, in or out of phase) where a diffusion method (Telea) blurs them
+    x = torch.arange(64).remainder(4).lt(2).float()
+    image = (0.2 + 0.6 * x).view(1, 1, 1, 64).expand(1, 3, 64, 64).clone()
+    mask = torch.zeros(1, 1, 64, 64)
+    mask[..., 24:40, 24:40] = 1
+    hole = mask.expand_as(image) == 1
+    pm = create_baseline("patchmatch")(image, mask)
+    telea = create_baseline("telea")(image, mask)
+    pm_err = (pm - image)[hole].abs().mean()
+    telea_err = (telea - image)[hole].abs().mean()
+    assert pm_err < 0.6 * telea_err
+    assert pm[hole].std() > 0.25 > telea[hole].std()  # stripes copied (std 0.3), not blurred
+
+
+@needs_pm
+def test_patchmatch_is_deterministic_and_fast_at_64px():
+    import time
+
+    torch.manual_seed(3)
+    image = torch.rand(4, 3, 64, 64)
+    mask = torch.zeros(4, 1, 64, 64)
+    mask[..., 10:40, 20:50] = 1
+    model = create_baseline("patchmatch")
+    start = time.perf_counter()
+    a = model(image, mask)
+    per_image = (time.perf_counter() - start) / 4
+    b = model(image[2:], mask[2:])  # another batch composition, same per-image result
+    assert torch.equal(a[2:], b)
+    assert per_image < 0.5, f"{per_image:.3f} s per 64 px image"
+
+
+@needs_pm
+def test_patchmatch_rejects_bad_arguments():
+    from inpaintzoo.baselines import PatchMatchInpainter
+
+    with pytest.raises(ValueError, match="patch_size"):
+        PatchMatchInpainter(patch_size=0)
+    with pytest.raises(ValueError, match="seed"):
+        PatchMatchInpainter(seed=-1)

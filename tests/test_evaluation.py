@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from inpaintzoo import zoo
 from inpaintzoo.evaluation import EvalProtocol, evaluate, pairs_hash, write_result
@@ -49,3 +50,192 @@ def test_runner_writes_a_valid_results_file(tmp_path):
 def test_unknown_image_source_is_rejected():
     with pytest.raises(ValueError, match="unknown image source"):
         EvalProtocol(images={"source": "web"}).image_files()
+
+
+# ------------------------------------------------------------ protocols, manifest, hashes
+
+from inpaintzoo.evaluation import (  # noqa: E402
+    TargetRatioMasks,
+    grid_indices,
+    protocol_manifest,
+    write_per_sample,
+)
+
+
+def test_manifest_records_ratios_and_is_deterministic():
+    protocol = EvalProtocol(num_samples=8)
+    a = protocol_manifest(protocol)
+    b = protocol_manifest(EvalProtocol(num_samples=8))
+    assert (a.pairs_sha256, a.images_sha256, a.masks_sha256) == (
+        b.pairs_sha256,
+        b.images_sha256,
+        b.masks_sha256,
+    )
+    assert a.pairs_sha256 == pairs_hash(protocol.dataset())
+    dataset = protocol.dataset()
+    for record in a.records:
+        mask = dataset[record["index"]]["mask"]
+        assert record["hole_ratio"] == pytest.approx(float(mask.mean()))
+        assert record["bin"] == protocol.hole_bins().label_of(record["hole_ratio"])
+    other = protocol_manifest(EvalProtocol(num_samples=8, seed=7))
+    assert other.masks_sha256 != a.masks_sha256 and other.images_sha256 == a.images_sha256
+    csv = a.to_csv().splitlines()
+    assert csv[0] == "index,name,image,mask,hole_ratio,bin" and len(csv) == 9
+
+
+def test_target_ratio_masks_hit_their_targets():
+    import numpy as np
+
+    source = TargetRatioMasks(targets=(0.1, 0.3, 0.5), tolerance=0.05)
+    for index in range(6):
+        mask = source(index, 64, 64, np.random.default_rng([1234, index]))
+        target = (0.1, 0.3, 0.5)[index % 3]
+        assert mask.dtype == np.float32 and set(np.unique(mask)) <= {0.0, 1.0}
+        assert abs(float(mask.mean()) - target) <= 0.05
+    again = source(4, 64, 64, np.random.default_rng([1234, 4]))
+    assert np.array_equal(again, source(4, 64, 64, np.random.default_rng([1234, 4])))
+    with pytest.raises(ValueError, match="targets"):
+        TargetRatioMasks(targets=(1.5,))
+
+
+def _compose_protocol(name: str, *overrides: str) -> EvalProtocol:
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = compose("eval", overrides=[f"protocol={name}", *overrides])
+    return EvalProtocol.from_config(OmegaConf.to_container(cfg.protocol, resolve=True))
+
+
+def test_protocol_configs_compose():
+    ctsdg = _compose_protocol("ctsdg")
+    assert ctsdg.size == 256 and ctsdg.bins == (0.0, 0.2, 0.4, 0.6)
+    with pytest.raises(ValueError, match="protocol.images.root"):
+        ctsdg.image_files()  # images come from a real dataset configured by path
+    assert _compose_protocol("nvidia6").bins == (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+    alias = _compose_protocol("celeba64")
+    assert alias.name == "ctsdg_celeba64" and alias.size == 64
+    assert _compose_protocol("nvidia6_celeba64").name == "nvidia6_celeba64"
+    freeform = _compose_protocol("freeform")
+    assert freeform.mask["kind"] == "target_ratio"
+
+
+def test_ctsdg_celeba64_pairs_nvidia_masks_binned_at_64px(celeba64, nvidia_masks):
+    protocol = _compose_protocol(
+        "ctsdg_celeba64",
+        f"paths.shared_data={celeba64.parent}",
+        "protocol.num_samples=6",
+        "protocol.mask.every=2000",
+    )
+    manifest = protocol_manifest(protocol)
+    assert [r["mask"] for r in manifest.records] == [f"{i * 2000:05d}.png" for i in range(6)]
+    assert [r["image"] for r in manifest.records] == sorted(
+        p.name for p in (celeba64 / "val").glob("*.png")
+    )[:6]
+    # files 0-1999 hold 0-10 % holes, 10000-11999 50-60 % (ratio re-measured at 64 px)
+    assert manifest.records[0]["hole_ratio"] < 0.15 and manifest.records[5]["hole_ratio"] > 0.45
+    assert manifest.records[0]["bin"] == "0-20%" and manifest.records[5]["bin"] == "40-60%"
+
+
+# ------------------------------------------------------------ runner: resume, flags, n/a
+
+
+def _telea():
+    return Predictor(zoo.create_model("telea"))
+
+
+def _numbers(result):
+    return json.dumps(result["metrics"], sort_keys=True)
+
+
+def test_interrupted_evaluation_resumes_with_identical_results(tmp_path):
+    protocol = EvalProtocol(num_samples=10)
+    dataset = protocol.dataset()
+    manifest = protocol_manifest(protocol, dataset)
+    common = dict(dataset=dataset, manifest=manifest, batch_size=3, lpips="off", fid=False)
+    fresh = evaluate(_telea(), protocol, **common)
+    cache = tmp_path / "cache"
+    partial = evaluate(_telea(), protocol, cache_dir=cache, max_batches=2, **common)
+    assert partial["runtime"]["complete"] is False and partial["runtime"]["num_samples"] == 6
+    chunks = sorted(cache.rglob("chunk_*.pt"))
+    assert len(chunks) == 2
+    resumed = evaluate(_telea(), protocol, cache_dir=cache, **common)
+    assert resumed["runtime"]["resumed_samples"] == 6 and resumed["runtime"]["complete"]
+    assert _numbers(resumed) == _numbers(fresh)
+    assert [r["index"] for r in resumed.per_sample] == list(range(10))
+    # a chunk lost (killed mid-run before its atomic rename): recomputed, same numbers
+    chunks[0].unlink()
+    again = evaluate(_telea(), protocol, cache_dir=cache, **common | {"batch_size": 4})
+    assert _numbers(again) == _numbers(fresh)
+    # another method never reuses telea's cache
+    ns = evaluate(Predictor(zoo.create_model("navier_stokes")), protocol, cache_dir=cache, **common)
+    assert ns["runtime"]["resumed_samples"] == 0 and ns["method_key"] != fresh["method_key"]
+
+
+def test_results_record_hashes_outputs_and_per_sample(tmp_path):
+    protocol = EvalProtocol(num_samples=8)
+    manifest = protocol_manifest(protocol)
+    out = tmp_path / "outputs" / "telea"
+    result = evaluate(
+        _telea(),
+        protocol,
+        manifest=manifest,
+        batch_size=4,
+        lpips="off",
+        fid=False,
+        outputs_dir=out,
+        outputs_per_bin=1,
+    )
+    p = result["protocol"]
+    assert p["images_sha256"] == manifest.images_sha256
+    assert p["masks_sha256"] == manifest.masks_sha256
+    assert sum(p["bin_counts"].values()) <= 8 and p["resized_for_method"] is False
+    saved = sorted(int(f.stem) for f in out.glob("*.png"))
+    assert saved == grid_indices(manifest, 1) and len(saved) >= 2
+    assert {"torchmetrics", "lpips", "numpy"} <= set(result["environment"])
+    csv = write_per_sample(result, tmp_path / "per_sample.csv").read_text().splitlines()
+    assert csv[0].startswith("index,name,image,mask,hole_ratio,bin,psnr") and len(csv) == 9
+
+
+def test_method_below_min_size_is_resized_and_flagged():
+    model = zoo.create_model("telea")
+    model.min_size = 128  # pretend a method that needs 128 px
+    result = evaluate(Predictor(model), EvalProtocol(num_samples=4), lpips="off", fid=False)
+    assert result["protocol"]["resized_for_method"] is True
+    assert any("resized up to 128 px" in note for note in result["notes"])
+
+
+def test_lpips_and_fid_na_paths_complete_the_evaluation(monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty_hub"))
+    result = evaluate(_telea(), EvalProtocol(num_samples=4), lpips="imagenet", fid=True)
+    overall = result["metrics"]["overall"]
+    for key in ("lpips_alex", "lpips_vgg", "fid"):
+        assert overall[key]["mean"] is None and "torch hub cache" in overall[key]["na_reason"]
+    assert overall["psnr"]["n"] == 4
+
+
+def test_lpips_real_code_path_with_random_backbone():
+    result = evaluate(_telea(), EvalProtocol(num_samples=4), lpips="random", fid=False)
+    for key in ("lpips_alex", "lpips_vgg"):
+        entry = result["metrics"]["overall"][key]
+        assert entry["n"] == 4 and entry["mean"] > 0  # composites differ from the originals
+    assert any("RANDOM backbone" in note for note in result["notes"])
+
+
+def test_fid_from_features_matches_the_closed_form():
+    import numpy as np
+    from scipy import linalg
+
+    from inpaintzoo.metrics import fid_from_features
+
+    torch.manual_seed(0)
+    real, fake = torch.randn(40, 6).double(), (torch.randn(50, 6) * 1.3 + 0.4).double()
+    mu1, mu2 = real.mean(0).numpy(), fake.mean(0).numpy()
+    s1, s2 = np.cov(real.numpy().T), np.cov(fake.numpy().T)
+    covmean = linalg.sqrtm(s1 @ s2).real
+    expected = float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+    assert fid_from_features(real, fake) == pytest.approx(expected, rel=1e-4)
+    assert fid_from_features(real, fake[:1]) is None

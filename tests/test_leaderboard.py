@@ -8,6 +8,7 @@ import io
 import json
 import re
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -145,7 +146,9 @@ def test_default_metrics_and_bins(results):
     table = build_table(results)
     assert table.metrics == ["psnr", "ssim", "l1", "lpips_alex"]  # METRIC_INFO order
     assert table.bins == [*BINS, "all"]
-    assert set(METRIC_INFO) == {"psnr", "ssim", "l1", "lpips_alex", "lpips_vgg", "fid"}
+    assert set(METRIC_INFO) == {
+        "psnr", "ssim", "ssim_lbam", "l1", "lpips_alex", "lpips_vgg", "fid",
+    }  # fmt: skip
     with pytest.raises(ValueError, match="unknown metric"):
         build_table(results, metrics=["psnr", "accuracy"])
 
@@ -332,3 +335,83 @@ def test_cli_bad_input(results, tmp_path, capsys):
     assert not out.exists()
     assert main([str(paths[0]), "--out", str(out), "--metrics", "accuracy"]) == 2
     assert main([str(paths[0])]) == 2  # --out is required
+
+
+# ---------------------------------------------------- sweeps folders, paper rows, visual grid
+
+
+def test_sweep_folder_is_searched_recursively_and_deduplicated(results, tmp_path):
+    edgeconnect, telea = copy.deepcopy(results[0]), copy.deepcopy(results[1])
+    runs = []
+    for stage, shift in (("1", 0.0), ("2", 1.0)):
+        run = tmp_path / "demo" / "edgeconnect" / f"model.stage={stage},model.variant=tiny"
+        mine = copy.deepcopy(edgeconnect)
+        mine["metrics"]["overall"]["psnr"]["mean"] += shift
+        mine["checkpoint"] = {"path": str(run / "checkpoints" / "last.ckpt"), "sha256": stage}
+        (run / "eval").mkdir(parents=True)
+        for path in (run / "results.json", run / "eval" / "results_edgeconnect.json"):
+            path.write_text(json.dumps(mine))  # the same evaluation, written twice
+        (run / "eval" / "results_telea.json").write_text(json.dumps(telea))  # once per run
+        runs.append(run)
+    loaded = load_results(tmp_path / "demo")
+    labels = sorted(r["label"] for r in loaded)
+    assert labels == [
+        "edgeconnect (tiny) [model.stage=1]",
+        "edgeconnect (tiny) [model.stage=2]",
+        "telea",
+    ]
+
+
+def test_reported_rows_carry_sources_and_are_never_ranked(results):
+    from inpaintzoo.leaderboard import list_reported, load_reported
+
+    assert "ctsdg_iccv2021" in list_reported()
+    rows = load_reported("ctsdg_iccv2021:celeba")
+    assert len(rows) == 8 and all(r["kind"] == "paper" for r in rows)
+    edge = next(r for r in rows if r["method"] == "edgeconnect")
+    entry = edge["metrics"]["bins"]["0-20%"]["psnr"]
+    assert entry["mean"] == 32.12 and "Table 2 (CelebA)" in entry["source"]
+    assert edge["protocol"]["size"] == 256
+    table = build_table(results[:2] + rows, metrics=["psnr"])
+    assert all(not row.ranked and not any(row.is_best.values()) for row in table.paper_rows)
+    assert any("not comparable" in note for row in table.paper_rows for note in row.notes)
+    best = [row.label for row in table.rows if row.is_best[("psnr", "0-20%")]]
+    assert best == ["telea"]  # 31.0 beats 30.0; the paper's 33.91 is not in the ranking
+    markdown = to_markdown(table)
+    assert "## Published numbers (not ranked)" in markdown and "**31.00 ± 0.10**" in markdown
+    with pytest.raises(ValueError, match="no table for dataset"):
+        load_reported("ctsdg_iccv2021:imagenet")
+    with pytest.raises(FileNotFoundError, match="bundled"):
+        load_reported("no_such_paper")
+
+
+def test_visual_grid_shows_the_same_samples_across_methods(tmp_path):
+    from PIL import Image
+
+    from inpaintzoo.leaderboard import write_visual_grid
+
+    def png(path, value):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((16, 16, 3), value, np.uint8)).save(path)
+
+    base = tmp_path / "outputs"
+    for index in (0, 5, 9):
+        png(base / "_inputs" / "masked" / f"{index:06d}.png", 255)
+        png(base / "_inputs" / "gt" / f"{index:06d}.png", 0)
+    entries = []
+    for name, indices, value in (("a", (0, 5, 9), 50), ("b", (0, 9), 100)):
+        for index in indices:
+            png(base / name / f"{index:06d}.png", value)
+        entries.append(
+            {
+                "label": name,
+                "kind": "classical",
+                "outputs": {"dir": str(base / name), "inputs_dir": str(base / "_inputs")},
+            }
+        )
+    path = write_visual_grid(entries, tmp_path / "grid.png", max_rows=8)
+    with Image.open(path) as image:
+        width, height = image.size
+    assert width == 4 * 16  # masked input, a, b, ground truth
+    assert height > 2 * 16 and height < 3 * 16 + 60  # the 2 common samples (0 and 9), a header
+    assert write_visual_grid([{"label": "paper", "kind": "paper"}], tmp_path / "g2.png") is None

@@ -95,3 +95,11 @@ def test_notebook_runs(path: Path, tmp_path: Path, this_interpreter_kernel: str)
     ran = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.get("execution_count") for c in ran), "some code cells did not run"
     assert not any(Path(tmp_path).glob("lightning_logs")), "the notebook wrote Lightning logs"
+
+
+def test_leaderboard_notebook_is_collected():
+    """notebooks/leaderboard.ipynb (issue 4) runs in ``test_notebook_runs`` (marked notebook)."""
+    assert NOTEBOOK_DIR / "leaderboard.ipynb" in NOTEBOOKS
+    nb = json.loads((NOTEBOOK_DIR / "leaderboard.ipynb").read_text(encoding="utf-8"))
+    source = "".join("".join(c["source"]) for c in nb["cells"])
+    assert "load_results" in source and "INPAINTZOO_RESULTS" in source

@@ -15,7 +15,7 @@ def test_registry_lists_and_filters():
     names = zoo.list_models()
     assert {"edgeconnect", "telea", "navier_stokes"} <= set(names)
     assert zoo.list_models("edge*") == ["edgeconnect"]
-    assert set(zoo.list_models(kind="classical")) == {"telea", "navier_stokes"}
+    assert set(zoo.list_models(kind="classical")) == {"telea", "navier_stokes", "patchmatch"}
     with pytest.raises(ValueError, match="unknown model 'nope'"):
         zoo.create_model("nope")
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from inpaintzoo.baselines.base import ALL_HOLE_FILL, ClassicalInpainter
 from inpaintzoo.baselines.opencv import OPENCV_METHODS, OpenCVInpainter
+from inpaintzoo.baselines.patchmatch import PatchMatchInpainter, patchmatch_availability
 
 __all__ = [
     "ALL_HOLE_FILL",
@@ -22,7 +23,9 @@ __all__ = [
     "ClassicalInpainter",
     "OPENCV_METHODS",
     "OpenCVInpainter",
+    "PatchMatchInpainter",
     "create_baseline",
+    "patchmatch_availability",
 ]
 
 
@@ -36,10 +39,16 @@ def _navier_stokes(radius: float = 3) -> OpenCVInpainter:
     return OpenCVInpainter("navier_stokes", radius=radius)
 
 
-# registry name -> factory taking the method's keyword arguments. PatchMatch adds its entry here.
+def _patchmatch(patch_size: int = 3, seed: int = 0) -> PatchMatchInpainter:
+    """PatchMatch completion (``pypatchmatch``), 7x7 patches, fixed seed."""
+    return PatchMatchInpainter(patch_size=patch_size, seed=seed)
+
+
+# registry name -> factory taking the method's keyword arguments.
 CLASSICAL_METHODS: dict[str, Callable[..., ClassicalInpainter]] = {
     "telea": _telea,
     "navier_stokes": _navier_stokes,
+    "patchmatch": _patchmatch,
 }
 
 

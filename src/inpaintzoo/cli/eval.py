@@ -54,22 +54,25 @@ def build_predictor(spec: str, device: str, max_side: int | None = None):
 def evaluate_run(cfg: DictConfig, model, run_dir: Path) -> dict[str, Any]:
     """End-of-training evaluation: the trained model next to ``evaluate.compare`` entries."""
     from inpaintzoo import zoo
-    from inpaintzoo.evaluation import EvalProtocol, evaluate, pairs_hash, write_result
+    from inpaintzoo.evaluation import evaluate, write_result
     from inpaintzoo.leaderboard import print_leaderboard, write_leaderboard
     from inpaintzoo.predictor import Predictor
     from inpaintzoo.visualize import save_sample_grid
 
-    protocol = EvalProtocol.from_config(to_plain(cfg.protocol))
-    dataset = protocol.dataset()
-    sha = pairs_hash(dataset)
-    device = device_for(cfg.trainer.get("accelerator"))
     eval_dir = run_dir / "eval"
+    protocol, dataset, manifest = prepare_protocol(cfg, eval_dir)
+    sha = manifest.pairs_sha256
+    device = device_for(cfg.trainer.get("accelerator"))
+    options = _eval_options(cfg, cfg.evaluate)
     bs = int(cfg.evaluate.get("batch_size", 8))
     notes = list(getattr(model, "run_notes", lambda: [])())
     name = model.method_name
     label = f"{name} ({model.variant}, {model.batches_seen} batches)"
     keep = int(cfg.evaluate.get("grid_samples", 8))
-    common = dict(batch_size=bs, dataset=dataset, pairs_sha256=sha, keep_samples=keep)
+    common = dict(
+        batch_size=bs, dataset=dataset, pairs_sha256=sha, manifest=manifest, keep_samples=keep
+    )
+    common.update(options)
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     results = []
     trained = evaluate(
@@ -79,6 +82,7 @@ def evaluate_run(cfg: DictConfig, model, run_dir: Path) -> dict[str, Any]:
         kind="learned",
         checkpoint=ckpt if ckpt.is_file() else None,
         notes=notes,
+        outputs_dir=eval_dir / "outputs" / _slug(name),
         **common,
     )
     results.append(trained)
@@ -99,11 +103,17 @@ def evaluate_run(cfg: DictConfig, model, run_dir: Path) -> dict[str, Any]:
                 kind="untrained",
                 checkpoint=step0,
                 notes=notes,
+                outputs_dir=eval_dir / "outputs" / _slug(f"{name}_step0"),
                 **common,
             )
             key = f"{name}_step0"
         else:
-            res = evaluate(Predictor(zoo.create_model(entry), device="cpu"), protocol, **common)
+            res = evaluate(
+                Predictor(zoo.create_model(entry), device="cpu"),
+                protocol,
+                outputs_dir=eval_dir / "outputs" / _slug(entry),
+                **common,
+            )
             key = entry
         results.append(res)
         compare_samples[res["label"]] = res.samples.get("composite")
@@ -135,35 +145,77 @@ def evaluate_run(cfg: DictConfig, model, run_dir: Path) -> dict[str, Any]:
     }
 
 
-def run_eval(cfg: DictConfig) -> list[dict]:
-    from inpaintzoo.evaluation import EvalProtocol, evaluate, pairs_hash, write_result
-    from inpaintzoo.leaderboard import print_leaderboard, write_leaderboard
+def _eval_options(cfg: DictConfig, section: Any) -> dict[str, Any]:
+    """Metric options shared by inpaintzoo-eval and the end-of-training evaluation."""
+    return {
+        "lpips": str(section.get("lpips", "imagenet")),
+        "fid": bool(section.get("fid", True)),
+        "outputs_per_bin": int(section.get("outputs_per_bin", 4)),
+    }
+
+
+def prepare_protocol(cfg: DictConfig, out_dir: Path):
+    """Build the protocol, its dataset and manifest; write ``pairs_<protocol>.csv`` (every
+    item's image, mask, hole ratio at the protocol size and bin) and the grid inputs."""
+    from inpaintzoo.evaluation import (
+        EvalProtocol,
+        grid_indices,
+        protocol_manifest,
+        write_protocol_inputs,
+    )
+    from inpaintzoo.utils.io import atomic_write_text
 
     protocol = EvalProtocol.from_config(to_plain(cfg.protocol))
     dataset = protocol.dataset()
-    sha = pairs_hash(dataset)
-    out_dir = Path(cfg.out_dir)
-    device = device_for(cfg.get("device"))
+    manifest = protocol_manifest(protocol, dataset)
+    atomic_write_text(out_dir / f"pairs_{_slug(protocol.name)}.csv", manifest.to_csv())
+    per_bin = int(cfg.get("evaluate", cfg).get("outputs_per_bin", 4))
+    write_protocol_inputs(dataset, grid_indices(manifest, per_bin), out_dir / "outputs" / "_inputs")
+    return protocol, dataset, manifest
+
+
+def run_eval(cfg: DictConfig) -> list[dict]:
+    """``inpaintzoo-eval``: every method of ``cfg.methods`` on ``cfg.protocol``; resumable.
+
+    Writes ``results_<method>.json`` and ``per_sample_<method>.csv`` per method, the pairs
+    manifest, saved outputs per bin (``outputs/<method>/``), and the leaderboard, under
+    ``cfg.out_dir``. Per-sample results are cached under ``cfg.cache_dir``: rerunning the same
+    command after a kill continues where it stopped and gives identical results.
+    """
+    from inpaintzoo.evaluation import evaluate, write_per_sample, write_result
+    from inpaintzoo.leaderboard import load_reported, print_leaderboard, write_leaderboard
+
     methods = list(cfg.methods or [])
     if not methods:
         raise ValueError("no methods given: pass e.g. 'methods=[telea,edgeconnect:path/to.ckpt]'")
+    out_dir = Path(cfg.out_dir)
+    protocol, dataset, manifest = prepare_protocol(cfg, out_dir)
+    device = device_for(cfg.get("device"))
+    options = _eval_options(cfg, cfg)
+    cache_dir = cfg.get("cache_dir")
     results = []
     for spec in methods:
         predictor = build_predictor(spec, device, cfg.get("max_side"))
         name, ckpt = parse_method(spec)
+        stem = _slug(name if not ckpt else f"{name}_{Path(ckpt).parent.parent.name}")
         res = evaluate(
             predictor,
             protocol,
             checkpoint=ckpt,
             batch_size=int(cfg.batch_size),
             dataset=dataset,
-            pairs_sha256=sha,
+            manifest=manifest,
+            cache_dir=cache_dir,
+            outputs_dir=out_dir / "outputs" / stem,
+            keep_samples=0,
+            **options,
         )
-        stem = _slug(name if not ckpt else f"{name}_{Path(ckpt).parent.parent.name}")
         write_result(res, out_dir / f"results_{stem}.json")
+        write_per_sample(res, out_dir / f"per_sample_{stem}.csv")
         results.append(res)
-    write_leaderboard(results, out_dir)
-    print_leaderboard(results)
+    board = results + load_reported(cfg.get("reported") or [])
+    write_leaderboard(board, out_dir)
+    print_leaderboard(board)
     return results
 
 

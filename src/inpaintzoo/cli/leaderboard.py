@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from inpaintzoo.leaderboard import (
     METRIC_INFO,
     build_table,
+    load_reported,
     load_results,
     print_leaderboard,
     write_leaderboard,
@@ -31,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
         "results",
         nargs="+",
         metavar="RESULTS",
-        help="results JSON files (schema v1), or folders holding results*.json",
+        help="results JSON files (schema v1), or folders (searched recursively for "
+        "results*.json: a sweep folder such as outputs/<experiment> works)",
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="folder to write into")
     parser.add_argument(
@@ -41,6 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="METRIC",
         help="metrics to show, in order (default: every reported one); "
         f"from: {', '.join(METRIC_INFO)}",
+    )
+    parser.add_argument(
+        "--reported",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="add published rows (unranked): a bundled data file, optionally one dataset "
+        "(e.g. ctsdg_iccv2021:celeba), or a YAML path",
     )
     parser.add_argument("--quiet", action="store_true", help="do not print the table")
     return parser
@@ -54,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # argparse exits on --help (0) and on usage errors (2)
         return int(exit_.code or 0)
     try:
-        results = load_results(args.results)
+        results = load_results(args.results) + load_reported(args.reported)
         table = build_table(results, metrics=args.metrics)
     except (FileNotFoundError, ValueError) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)

@@ -5,9 +5,11 @@
 >>> write_leaderboard(results, "outputs/leaderboard")  # doctest: +SKIP
 """
 
+from inpaintzoo.leaderboard.grid import write_visual_grid
 from inpaintzoo.leaderboard.html import to_html
 from inpaintzoo.leaderboard.plots import plot_bins
 from inpaintzoo.leaderboard.report import write_leaderboard
+from inpaintzoo.leaderboard.reported import REPORTED_DIR, list_reported, load_reported
 from inpaintzoo.leaderboard.results import (
     KINDS,
     METRIC_INFO,
@@ -32,11 +34,14 @@ __all__ = [
     "KINDS",
     "METRIC_INFO",
     "OVERALL",
+    "REPORTED_DIR",
     "SCHEMA_VERSION",
     "Column",
     "Row",
     "Table",
     "build_table",
+    "list_reported",
+    "load_reported",
     "load_results",
     "plot_bins",
     "print_leaderboard",
@@ -45,4 +50,5 @@ __all__ = [
     "to_markdown",
     "validate_results",
     "write_leaderboard",
+    "write_visual_grid",
 ]

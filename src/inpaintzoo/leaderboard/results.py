@@ -17,6 +17,7 @@ SCHEMA_VERSION = 1
 METRIC_INFO: dict[str, tuple[str, str]] = {
     "psnr": ("PSNR", "higher"),
     "ssim": ("SSIM", "higher"),
+    "ssim_lbam": ("SSIM (LBAM/CTSDG def.)", "higher"),
     "l1": ("L1 (%)", "lower"),
     "lpips_alex": ("LPIPS (alex)", "lower"),
     "lpips_vgg": ("LPIPS (vgg)", "lower"),
@@ -107,7 +108,9 @@ def _expand(paths: Iterable[str | os.PathLike]) -> list[Path]:
     for entry in paths:
         path = Path(entry)
         if path.is_dir():
-            found = sorted(path.glob("results*.json"))
+            # a sweep folder: every results file below it (runs write results.json and
+            # eval/results_<method>.json); duplicates are dropped by load_results
+            found = sorted(path.rglob("results*.json"))
             if not found:
                 missing.append(f"{path}/results*.json")
             files.extend(found)
@@ -124,8 +127,10 @@ def load_results(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list
     """Read results files (schema version 1) in the order given.
 
     Args:
-        paths: files, or folders (every ``results*.json`` inside, sorted by name); a single path
-            is accepted too.
+        paths: files, or folders (every ``results*.json`` below them, recursively, sorted by
+            path: a sweep folder works); a single path is accepted too. The same evaluation
+            found twice (same method, label, protocol hashes, checkpoint hash and numbers) is
+            kept once; equal labels of different runs get the run folder appended.
 
     Raises:
         FileNotFoundError: naming every path that does not exist (or folder without results).
@@ -134,6 +139,7 @@ def load_results(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
     results = []
+    seen: set[str] = set()
     for path in _expand(paths):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -141,5 +147,48 @@ def load_results(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list
             raise ValueError(f"{path}: not valid JSON: {error}") from None
         except UnicodeDecodeError as error:
             raise ValueError(f"{path}: not a UTF-8 text file: {error}") from None
-        results.append(validate_results(data, origin=path))
+        result = validate_results(data, origin=path)
+        key = _identity(result)
+        if key in seen:
+            continue
+        seen.add(key)
+        results.append(result)
+    _disambiguate(results)
     return results
+
+
+def _disambiguate(results: list[dict[str, Any]]) -> None:
+    """Equal labels from different runs of a sweep: append what differs between the run folders
+    (Hydra's ``key=value,...`` override names), e.g. ``[model.stage=1]``."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for result in results:
+        groups.setdefault(result["label"], []).append(result)
+    for label, group in groups.items():
+        if len(group) < 2 or not all(r.get("checkpoint") for r in group):
+            continue
+        names = [Path(r["checkpoint"]["path"]).parent.parent.name for r in group]
+        parts = [name.split(",") for name in names]
+        common = set(parts[0]).intersection(*parts[1:])
+        for result, items in zip(group, parts):
+            differing = ",".join(item for item in items if item not in common) or "run"
+            result["label"] = f"{label} [{differing}]"
+
+
+def _identity(result: Mapping[str, Any]) -> str:
+    """What makes two results files the same evaluation (a sweep folder holds each trained
+    model's results twice and each baseline's once per run)."""
+    checkpoint = result.get("checkpoint") or {}
+    return json.dumps(
+        [
+            result["method"],
+            result["kind"],
+            result["label"],
+            result["protocol"].get("name"),
+            result["protocol"].get("pairs_sha256"),
+            checkpoint.get("sha256") if isinstance(checkpoint, Mapping) else None,
+            result.get("method_key"),
+            result["metrics"].get("overall"),
+        ],
+        sort_keys=True,
+        default=str,
+    )

@@ -36,7 +36,15 @@ OVERALL = "all"  # the column of a metric over every sample (``metrics.overall``
 COMPOSITE_NOTE = "Metrics on the composite output; ±: 95 % CI"
 
 # decimals shown per metric; best marks compare values at this precision (a shown tie is a tie)
-_DECIMALS = {"psnr": 2, "ssim": 3, "l1": 2, "lpips_alex": 3, "lpips_vgg": 3, "fid": 2}
+_DECIMALS = {
+    "psnr": 2,
+    "ssim": 3,
+    "ssim_lbam": 3,
+    "l1": 2,
+    "lpips_alex": 3,
+    "lpips_vgg": 3,
+    "fid": 2,
+}
 
 
 class Column(NamedTuple):

@@ -5,6 +5,12 @@ No Lightning/Hydra import here. LPIPS imports its package lazily (only when cons
 """
 
 from inpaintzoo.metrics.binned import BinnedMetrics, summarize
+from inpaintzoo.metrics.fid import (
+    FID_WEIGHTS_URL,
+    FIDFeatures,
+    fid_availability,
+    fid_from_features,
+)
 from inpaintzoo.metrics.functional import (
     METRIC_VARIANTS,
     VARIANT_ALIASES,
@@ -25,11 +31,15 @@ from inpaintzoo.metrics.lpips import (
 )
 
 __all__ = [
+    "FID_WEIGHTS_URL",
+    "FIDFeatures",
     "LPIPS_NETS",
     "METRIC_VARIANTS",
     "VARIANT_ALIASES",
     "BinnedMetrics",
     "LPIPSMetric",
+    "fid_availability",
+    "fid_from_features",
     "hole_ratio",
     "l1_percent",
     "lpips_availability",

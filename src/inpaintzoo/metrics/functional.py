@@ -103,51 +103,67 @@ def psnr_batch(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0
     return (10.0 * torch.log10(data_range**2 / mse)).float()
 
 
-def _gaussian_window(size: int, sigma: float, dtype: torch.dtype, device) -> torch.Tensor:
+def _gaussian_1d(size: int, sigma: float, dtype: torch.dtype, device) -> torch.Tensor:
     coords = torch.arange(size, dtype=dtype, device=device) - size // 2
     g = torch.exp(-(coords**2) / (2.0 * sigma**2))
-    g = g / g.sum()
-    return torch.outer(g, g)
+    return g / g.sum()
 
 
-def _ssim_lbam(p: torch.Tensor, t: torch.Tensor, window_size: int = 11, sigma: float = 1.5):
-    p, t = p * 255.0, t * 255.0
-    channels = p.shape[1]
-    window = _gaussian_window(window_size, sigma, p.dtype, p.device)
-    window = window.expand(channels, 1, window_size, window_size).contiguous()
+def _blur_separable(x: torch.Tensor, g: torch.Tensor, zero_pad: int) -> torch.Tensor:
+    """Filter every channel of ``x`` (N, C, H, W) with the 2-D Gaussian ``outer(g, g)`` as two
+    1-D passes (the same sums as the 2-D window, 2 x 11 instead of 121 products per pixel).
+    ``zero_pad``: zero padding on each side (0: valid filtering of an already padded input)."""
+    n, c, h, w = x.shape
+    k = g.numel()
+    flat = x.reshape(n * c, 1, h, w)
+    flat = F.conv2d(flat, g.view(1, 1, 1, k), padding=(0, zero_pad))
+    flat = F.conv2d(flat, g.view(1, 1, k, 1), padding=(zero_pad, 0))
+    return flat.reshape(n, c, flat.shape[-2], flat.shape[-1])
+
+
+def _ssim_map(
+    p: torch.Tensor, t: torch.Tensor, *, lbam: bool, window_size: int = 11, sigma: float = 1.5
+) -> torch.Tensor:
+    """The SSIM map, ``(B, C, H, W)``.
+
+    ``lbam=False`` is torchmetrics' computation (reflect padding by the window radius, valid
+    filtering, variances clamped at 0, data range 1); ``lbam=True`` is LBAM's ``pytorch_ssim`` on
+    255-scaled images (zero padding, no clamp, the data-range-1 constants)."""
+    g = _gaussian_1d(window_size, sigma, p.dtype, p.device)
     pad = window_size // 2
-
-    def blur(x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, window, padding=pad, groups=channels)
-
-    mu1, mu2 = blur(p), blur(t)
+    if lbam:
+        p, t = p * 255.0, t * 255.0
+    else:
+        p = F.pad(p, (pad, pad, pad, pad), mode="reflect")
+        t = F.pad(t, (pad, pad, pad, pad), mode="reflect")
+    b = p.shape[0]
+    stacked = torch.cat((p, t, p * p, t * t, p * t))
+    mu1, mu2, e11, e22, e12 = _blur_separable(stacked, g, pad if lbam else 0).split(b)
     mu1_sq, mu2_sq, mu12 = mu1 * mu1, mu2 * mu2, mu1 * mu2
-    sigma1_sq = blur(p * p) - mu1_sq
-    sigma2_sq = blur(t * t) - mu2_sq
-    sigma12 = blur(p * t) - mu12
+    sigma1_sq, sigma2_sq, sigma12 = e11 - mu1_sq, e22 - mu2_sq, e12 - mu12
+    if not lbam:
+        sigma1_sq, sigma2_sq = sigma1_sq.clamp(min=0.0), sigma2_sq.clamp(min=0.0)
     c1, c2 = 0.01**2, 0.03**2
-    ssim_map = ((2 * mu12 + c1) * (2 * sigma12 + c2)) / (
+    return ((2 * mu12 + c1) * (2 * sigma12 + c2)) / (
         (mu1_sq + mu2_sq + c1) * (sigma1_sq + sigma2_sq + c2)
     )
-    return ssim_map.mean(dim=(1, 2, 3))
 
 
 def ssim(pred: torch.Tensor, target: torch.Tensor, variant: str = "torchmetrics") -> torch.Tensor:
-    """Per-image SSIM, ``(B,)``; definitions in the module docstring (data range 1)."""
+    """Per-image SSIM, ``(B,)``; definitions in the module docstring (data range 1).
+
+    Computed with separable Gaussian filtering (two 1-D passes; ~5x faster on a CPU than the
+    2-D window, the same value to ~1e-12: tests/test_metrics.py compares with torchmetrics,
+    scikit-image and an independent LBAM reference)."""
     name = resolve_variant(variant)
     p, t = _prepare(pred, target)
-    if name == "lbam":
-        return _ssim_lbam(p, t).float()
-    from torchmetrics.functional.image import structural_similarity_index_measure
-
-    if name == "torchmetrics":
-        values = structural_similarity_index_measure(p, t, data_range=1.0, reduction="none")
-        return values.reshape(-1).float()
-    _, full = structural_similarity_index_measure(
-        p, t, data_range=1.0, reduction="none", return_full_image=True
-    )
-    pad = 5  # (11 - 1) // 2, the window radius for sigma 1.5
-    return full[..., pad:-pad, pad:-pad].mean(dim=(1, 2, 3)).float()
+    if p.shape[1] < 1 or min(p.shape[-2:]) < 11:
+        raise ValueError(f"SSIM needs images of at least 11x11 pixels, got {tuple(p.shape)}")
+    full = _ssim_map(p, t, lbam=name == "lbam")
+    if name == "skimage":
+        pad = 5  # (11 - 1) // 2, the window radius for sigma 1.5
+        full = full[..., pad:-pad, pad:-pad]
+    return full.mean(dim=(1, 2, 3)).float()
 
 
 def l1_percent(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
