@@ -36,3 +36,39 @@ def hole_psnr(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> f
     m = mask.expand_as(pred)
     mse = ((pred - target) ** 2 * m).sum() / m.sum().clamp_min(1)
     return float(10 * torch.log10(1.0 / mse.clamp_min(1e-10)))
+
+
+class FixedBatch(torch.utils.data.Dataset):
+    """The samples of one batch dict, the same every epoch (overfit-a-batch tests)."""
+
+    def __init__(self, batch: dict[str, torch.Tensor]) -> None:
+        self.batch = batch
+
+    def __len__(self) -> int:
+        return len(self.batch["image"])
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {k: v[i] for k, v in self.batch.items()}
+
+
+def fit(model, batch: dict[str, torch.Tensor], batches: int, callbacks=(), **trainer_kwargs):
+    """Train ``model`` for ``batches`` batches on ``batch`` through a real CPU ``pl.Trainer``."""
+    import pytorch_lightning as pl
+    from torch.utils.data import DataLoader
+
+    from inpaintzoo.callbacks import BatchBudget
+
+    loader = DataLoader(FixedBatch(batch), batch_size=len(batch["image"]), shuffle=False)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_epochs=-1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        callbacks=[BatchBudget(batches), *callbacks],
+        **trainer_kwargs,
+    )
+    trainer.fit(model, train_dataloaders=loader)
+    return trainer

@@ -7,16 +7,13 @@ from __future__ import annotations
 import math
 
 import pytest
-import pytorch_lightning as pl
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
 
-from helpers import embedded_batch, hole_psnr
+from helpers import embedded_batch, fit, hole_psnr
 from inpaintzoo import zoo
 from inpaintzoo.blocks import has_spectral_norm
 from inpaintzoo.blocks.partial_conv import PartialConv2d, PartialConvBlock
-from inpaintzoo.callbacks import BatchBudget
 from inpaintzoo.losses import MissingWeightsError
 from inpaintzoo.methods.ctsdg import VGG16PoolFeatures, ctsdg_perceptual_style
 from inpaintzoo.nets.ctsdg import OFFICIAL_PARAM_COUNTS, build_ctsdg_nets
@@ -230,34 +227,6 @@ def test_discriminator_uses_learned_edges_for_fakes(tiny_nets):
 
 
 # ----------------------------------------------------------------------------- method
-
-
-class FixedBatch(Dataset):
-    def __init__(self, batch):
-        self.batch = batch
-
-    def __len__(self):
-        return len(self.batch["image"])
-
-    def __getitem__(self, i):
-        return {k: v[i] for k, v in self.batch.items()}
-
-
-def fit(model, batch, batches: int, **trainer_kwargs):
-    loader = DataLoader(FixedBatch(batch), batch_size=len(batch["image"]), shuffle=False)
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_epochs=-1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[BatchBudget(batches)],
-        limit_val_batches=0,
-        **trainer_kwargs,
-    )
-    trainer.fit(model, train_dataloaders=loader)
-    return trainer
 
 
 def tiny(**kwargs):

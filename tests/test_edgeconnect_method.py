@@ -3,44 +3,12 @@
 from __future__ import annotations
 
 import pytest
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
 
-from helpers import embedded_batch, hole_psnr
+from helpers import embedded_batch, fit, hole_psnr
 from inpaintzoo import zoo
-from inpaintzoo.callbacks import BatchBudget
 from inpaintzoo.methods.base import NonFiniteLossError
 from inpaintzoo.structure import canny_edges, edge_precision_recall, rgb_to_gray
-
-
-class FixedBatch(Dataset):
-    """The same samples every epoch (overfit-a-batch)."""
-
-    def __init__(self, batch):
-        self.batch = batch
-
-    def __len__(self):
-        return len(self.batch["image"])
-
-    def __getitem__(self, i):
-        return {k: v[i] for k, v in self.batch.items()}
-
-
-def fit(model, batch, batches: int):
-    loader = DataLoader(FixedBatch(batch), batch_size=len(batch["image"]), shuffle=False)
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_epochs=-1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[BatchBudget(batches)],
-        limit_val_batches=0,
-    )
-    trainer.fit(model, train_dataloaders=loader)
-    return trainer
 
 
 def tiny(**kwargs):

@@ -13,11 +13,10 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_dir
-from torch.utils.data import DataLoader, Dataset
 
-from helpers import embedded_batch
+from helpers import embedded_batch, fit
 from inpaintzoo import zoo
-from inpaintzoo.callbacks import BatchBudget, BatchCheckpoint
+from inpaintzoo.callbacks import BatchCheckpoint
 from inpaintzoo.cli.train import read_resume_state, resolve_resume
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -28,17 +27,6 @@ MAX_BATCHES = 12
 def _compose(overrides: list[str]):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose("train", overrides)
-
-
-class FixedBatch(Dataset):
-    def __init__(self, batch):
-        self.batch = batch
-
-    def __len__(self):
-        return len(self.batch["image"])
-
-    def __getitem__(self, i):
-        return {k: v[i] for k, v in self.batch.items()}
 
 
 def _tiny(**kwargs):
@@ -54,20 +42,7 @@ def _tiny(**kwargs):
 
 
 def _fit(model, batches: int, callbacks=(), **trainer_kwargs) -> pl.Trainer:
-    loader = DataLoader(FixedBatch(embedded_batch(2, 32)), batch_size=2)
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_epochs=-1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        callbacks=[BatchBudget(batches), *callbacks],
-        **trainer_kwargs,
-    )
-    trainer.fit(model, train_dataloaders=loader)
-    return trainer
+    return fit(model, embedded_batch(2, 32), batches, callbacks=callbacks, **trainer_kwargs)
 
 
 # ---------------------------------------------------------------------- kill -9

@@ -5,15 +5,12 @@ from __future__ import annotations
 import math
 
 import pytest
-import pytorch_lightning as pl
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
 
-from helpers import embedded_batch, hole_psnr
+from helpers import embedded_batch, fit, hole_psnr
 from inpaintzoo import zoo
 from inpaintzoo.blocks.conv import has_spectral_norm
-from inpaintzoo.callbacks import BatchBudget
 from inpaintzoo.methods.structureflow import StructureFlow, _l1_pm1, sampling_correctness_loss
 from inpaintzoo.nets.structureflow import (
     OFFICIAL_PARAM_COUNTS,
@@ -232,33 +229,6 @@ def test_l1_on_the_official_scale():
 
 
 # ---------------------------------------------------------------------------------- method
-class FixedBatch(Dataset):
-    def __init__(self, batch):
-        self.batch = batch
-
-    def __len__(self):
-        return len(self.batch["image"])
-
-    def __getitem__(self, i):
-        return {k: v[i] for k, v in self.batch.items()}
-
-
-def fit(model, batch, batches: int):
-    loader = DataLoader(FixedBatch(batch), batch_size=len(batch["image"]), shuffle=False)
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_epochs=-1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[BatchBudget(batches)],
-        limit_val_batches=0,
-    )
-    trainer.fit(model, train_dataloaders=loader)
-    return trainer
-
-
 def tiny(**kwargs) -> StructureFlow:
     kwargs.setdefault("perceptual_weight", 0.0)
     kwargs.setdefault("style_weight", 0.0)

@@ -121,6 +121,8 @@ class InpaintingModule(pl.LightningModule):
         self.nonfinite_total = 0
         self._nonfinite_streaks: dict[str, int] = {}
         self._optimizer_names: list[str] = []
+        self.schedule: list[dict] = []  # set by multi-stage methods
+        self._vgg_holder: list[nn.Module] = []  # see lazy_vgg
         # speed switches (not hyperparameters: a checkpoint does not depend on them)
         self.use_channels_last = False
         self.compile_options: dict[str, Any] | None = None
@@ -270,9 +272,90 @@ class InpaintingModule(pl.LightningModule):
         except ValueError:
             raise KeyError(f"no optimizer named {name!r}; have {self._optimizer_names}") from None
 
+    # ------------------------------------------------------------------ schedules (in batches)
+    def current_schedule_entry(self) -> dict | None:
+        """The entry of ``self.schedule`` that the next batch falls in.
+
+        A schedule is a list of ``{"batches": n, "stage": ..., "lr": x}`` entries (``stage`` and
+        ``lr`` optional), run in order; past its end the last entry stays in force. ``None``
+        when the method has no schedule.
+        """
+        schedule = getattr(self, "schedule", None)
+        if not schedule:
+            return None
+        done = self.batches_seen
+        for entry in schedule:
+            if done < int(entry["batches"]):
+                return entry
+            done -= int(entry["batches"])
+        return schedule[-1]
+
     def stage_lr_factor(self) -> float:
-        """Multiplier of the learning rates for the current stage (multi-stage methods)."""
-        return 1.0
+        """Multiplier of the learning rates for the current schedule entry: an entry's ``lr``
+        replaces the generator's ``lr`` (discriminators keep their ``d2g_lr`` ratio)."""
+        entry = self.current_schedule_entry()
+        if entry is None or entry.get("lr") is None:
+            return 1.0
+        return float(entry["lr"]) / self.lr
+
+    def schedule_batches(self) -> int | None:
+        """Total batches of the schedule (``None`` without one)."""
+        schedule = getattr(self, "schedule", None)
+        return sum(int(e["batches"]) for e in schedule) if schedule else None
+
+    def schedule_note(self) -> str | None:
+        """The schedule as a line for ``run_notes`` (``None`` without one)."""
+        schedule = getattr(self, "schedule", None)
+        if not schedule:
+            return None
+        parts = []
+        for e in schedule:
+            head = f"{e['stage']}: " if e.get("stage") is not None else ""
+            lr = f" at lr {float(e['lr']):g}" if e.get("lr") is not None else ""
+            parts.append(f"{head}{e['batches']}{lr}")
+        return "schedule in batches: " + ", ".join(parts)
+
+    # ------------------------------------------------------------------ VGG-based losses
+    #: the loss terms that need the VGG backbone, for logs and results notes
+    vgg_terms: ClassVar[str] = "perceptual, style"
+    #: the property that builds the VGG loss module through :meth:`lazy_vgg` (built at fit
+    #: start, so missing ImageNet weights fail before the first batch)
+    vgg_attribute: ClassVar[str | None] = None
+
+    @property
+    def vgg_enabled(self) -> bool:
+        """Whether the run uses VGG-based losses (``perceptual_weight`` or ``style_weight``)."""
+        weights = getattr(self, "weights", {})
+        return bool(weights.get("perceptual", 0) or weights.get("style", 0))
+
+    def lazy_vgg(self, build) -> nn.Module | None:
+        """The method's VGG loss module, built by ``build()`` on first use (fit start), on the
+        module's device; ``None`` when VGG losses are off. Built lazily so that inference and
+        parameter counting never need ImageNet weights, and held outside the module tree so the
+        frozen backbone stays out of checkpoints."""
+        if not self.vgg_enabled:
+            return None
+        if not self._vgg_holder:
+            self._vgg_holder.append(build())
+        vgg = self._vgg_holder[0]
+        first = next(vgg.parameters(), None)
+        if first is not None and first.device != self.device:
+            vgg.to(self.device)
+        return vgg
+
+    def vgg_notes(self) -> list[str]:
+        """Notes saying how this run's VGG losses differ from the paper recipe."""
+        if not self.vgg_enabled:
+            return [f"VGG-based losses ({self.vgg_terms}) switched off: not the full recipe"]
+        if getattr(self, "perceptual_backbone", "imagenet") == "random":
+            return ["VGG loss backbone randomly initialised (timing only)"]
+        return []
+
+    def on_fit_start(self) -> None:
+        for note in self.vgg_notes():
+            log.warning("%s: %s", type(self).__name__, note)
+        if self.vgg_attribute:
+            getattr(self, self.vgg_attribute)  # builds it now (MissingWeightsError if absent)
 
     def _lr_factor(self) -> float:
         spec = self.scheduler_spec

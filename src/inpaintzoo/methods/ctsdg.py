@@ -198,6 +198,7 @@ class CTSDG(InpaintingModule):
     min_size: ClassVar[int] = 128
     value_range: ClassVar[str] = "[0,1]"
     inference_nets: ClassVar[tuple[str, ...]] = ("generator",)
+    vgg_attribute = "vgg"
 
     def __init__(
         self,
@@ -297,32 +298,12 @@ class CTSDG(InpaintingModule):
         self.discriminator = nets["discriminator"]
         self.adversarial_loss = AdversarialLoss(gan_loss)
         self.perceptual_backbone = perceptual_backbone
-        # Built lazily at fit time and kept out of checkpoints (see EdgeConnect).
-        self._vgg_holder: list[VGG16PoolFeatures] = []
+        # VGG16 is built lazily at fit start (InpaintingModule.lazy_vgg).
 
     # ------------------------------------------------------------------ stages
-    def current_schedule_entry(self) -> dict | None:
-        if not self.schedule:
-            return None
-        done = self.batches_seen
-        for entry in self.schedule:
-            if done < int(entry["batches"]):
-                return entry
-            done -= int(entry["batches"])
-        return self.schedule[-1]
-
     def current_stage(self) -> str:
         entry = self.current_schedule_entry()
         return self.stage if entry is None else str(entry["stage"])
-
-    def stage_lr_factor(self) -> float:
-        entry = self.current_schedule_entry()
-        if entry is None or entry.get("lr") is None:
-            return 1.0
-        return float(entry["lr"]) / self.lr
-
-    def schedule_batches(self) -> int | None:
-        return sum(int(e["batches"]) for e in self.schedule) if self.schedule else None
 
     def frozen_batch_norms(self) -> list[nn.Module]:
         """The BatchNorms held in eval mode while fine-tuning."""
@@ -344,28 +325,10 @@ class CTSDG(InpaintingModule):
     # ------------------------------------------------------------------ losses
     @property
     def vgg(self) -> VGG16PoolFeatures | None:
-        if self.weights["perceptual"] == 0 and self.weights["style"] == 0:
-            return None
-        if not self._vgg_holder:
-            self._vgg_holder.append(VGG16PoolFeatures(self.perceptual_backbone))
-        vgg = self._vgg_holder[0]
-        if next(vgg.parameters()).device != self.device:
-            vgg.to(self.device)
-        return vgg
-
-    def on_fit_start(self) -> None:
-        if self.vgg is None:
-            log.warning(
-                "CTSDG: VGG-based losses (perceptual, style) are switched off in this run; "
-                "results are not full-recipe results."
-            )
+        return self.lazy_vgg(lambda: VGG16PoolFeatures(self.perceptual_backbone))
 
     def run_notes(self) -> list[str]:
-        notes = []
-        if self.weights["perceptual"] == 0 and self.weights["style"] == 0:
-            notes.append("VGG-based losses (perceptual, style) switched off: not the full recipe")
-        elif self.perceptual_backbone == "random":
-            notes.append("VGG16 loss backbone randomly initialised (timing only)")
+        notes = self.vgg_notes()
         if self.variant != "full":
             notes.append(
                 f"{self.variant} variant ({self.generator.num_levels} levels, reduced widths), "

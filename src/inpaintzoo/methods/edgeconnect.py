@@ -66,6 +66,7 @@ class EdgeConnect(InpaintingModule):
     min_size: ClassVar[int] = 16
     value_range: ClassVar[str] = "[0,1]"
     inference_nets: ClassVar[tuple[str, ...]] = ("edge_generator", "inpaint_generator")
+    vgg_attribute = "vgg_loss"
 
     def __init__(
         self,
@@ -146,89 +147,31 @@ class EdgeConnect(InpaintingModule):
         self.inpaint_discriminator = nets["inpaint_discriminator"]
         self.adversarial_loss = AdversarialLoss(gan_loss)
         self.perceptual_backbone = perceptual_backbone
-        # The VGG19 loss is built lazily at the start of training (not in __init__): building a
-        # model for inference or counting parameters must not need ImageNet weights, and the
-        # frozen VGG is kept out of checkpoints.
-        self._vgg_holder: list[VGGLoss] = []
+        # The VGG19 loss is built lazily at fit start (InpaintingModule.lazy_vgg).
 
     # ------------------------------------------------------------------ stages
     def current_stage(self) -> int:
         """The stage of the next batch, from the schedule and ``batches_seen``."""
-        if not self.schedule:
-            return self.stage
-        done = self.batches_seen
-        for entry in self.schedule:
-            if done < int(entry["batches"]):
-                return int(entry["stage"])
-            done -= int(entry["batches"])
-        return int(self.schedule[-1]["stage"])
-
-    def current_schedule_entry(self) -> dict | None:
-        if not self.schedule:
-            return None
-        done = self.batches_seen
-        for entry in self.schedule:
-            if done < int(entry["batches"]):
-                return entry
-            done -= int(entry["batches"])
-        return self.schedule[-1]
-
-    def stage_lr_factor(self) -> float:
-        """A schedule entry may set its own generator ``lr`` (discriminators keep d2g_lr)."""
         entry = self.current_schedule_entry()
-        if entry is None or entry.get("lr") is None:
-            return 1.0
-        return float(entry["lr"]) / self.lr
-
-    def schedule_batches(self) -> int | None:
-        """Total batches of the schedule (``None`` without one)."""
-        return sum(int(e["batches"]) for e in self.schedule) if self.schedule else None
+        return self.stage if entry is None else int(entry["stage"])
 
     # ------------------------------------------------------------------ losses
     @property
     def vgg_loss(self) -> VGGLoss | None:
-        if self.weights["perceptual"] == 0 and self.weights["style"] == 0:
-            return None
-        if not self._vgg_holder:
-            self._vgg_holder.append(
-                VGGLoss(
-                    perceptual_weight=self.weights["perceptual"],
-                    style_weight=self.weights["style"],
-                    weights=self.perceptual_backbone,
-                )
+        return self.lazy_vgg(
+            lambda: VGGLoss(
+                perceptual_weight=self.weights["perceptual"],
+                style_weight=self.weights["style"],
+                weights=self.perceptual_backbone,
             )
-        vgg = self._vgg_holder[0]
-        if next(vgg.parameters()).device != self.device:
-            vgg.to(self.device)
-        return vgg
-
-    def on_fit_start(self) -> None:
-        if self.vgg_loss is None:
-            log.warning(
-                "EdgeConnect: VGG-based losses (perceptual, style) are switched off in this run; "
-                "results are not full-recipe results."
-            )
-        elif self.perceptual_backbone == "random":
-            log.warning("EdgeConnect: VGG19 loss backbone is RANDOMLY initialised (timing only).")
+        )
 
     def run_notes(self) -> list[str]:
         """What makes this run differ from the paper recipe (recorded in results files)."""
-        notes = []
-        if self.weights["perceptual"] == 0 and self.weights["style"] == 0:
-            notes.append("VGG-based losses (perceptual, style) switched off: not the full recipe")
-        elif self.perceptual_backbone == "random":
-            notes.append("VGG19 loss backbone randomly initialised (timing only)")
+        notes = self.vgg_notes()
         if self.variant != "full":
             notes.append(f"{self.variant} variant (reduced widths), not the paper's network")
-        if self.schedule:
-            stages = ", ".join(
-                f"stage {e['stage']}: {e['batches']}"
-                + (f" at lr {e['lr']:g}" if e.get("lr") else "")
-                for e in self.schedule
-            )
-            notes.append(f"stage schedule in batches: {stages}")
-        else:
-            notes.append(f"stage {self.stage} ({STAGES[self.stage]})")
+        notes.append(self.schedule_note() or f"stage {self.stage} ({STAGES[self.stage]})")
         return notes
 
     def optimizer_specs(self):

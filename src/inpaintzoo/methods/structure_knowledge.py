@@ -172,6 +172,8 @@ class StructureKnowledge(InpaintingModule):
     min_size: ClassVar[int] = MIN_SIZE
     value_range: ClassVar[str] = "[0,1]"
     inference_nets: ClassVar[tuple[str, ...]] = ("generator",)
+    vgg_attribute = "vgg_loss"
+    vgg_terms = "content/perceptual, style"
 
     def __init__(
         self,
@@ -261,68 +263,24 @@ class StructureKnowledge(InpaintingModule):
             alpha=structure_weight, edge_alpha=edge_alpha, grad_alpha=grad_alpha
         )
         self.perceptual_backbone = perceptual_backbone
-        # Built lazily at fit start (never for inference); the frozen VGG stays out of
-        # checkpoints (a plain list hides it from the module tree).
-        self._vgg_holder: list[ContentStyleLoss] = []
-
-    # ------------------------------------------------------------------ schedule
-    def current_schedule_entry(self) -> dict | None:
-        if not self.schedule:
-            return None
-        done = self.batches_seen
-        for entry in self.schedule:
-            if done < int(entry["batches"]):
-                return entry
-            done -= int(entry["batches"])
-        return self.schedule[-1]
-
-    def stage_lr_factor(self) -> float:
-        entry = self.current_schedule_entry()
-        return 1.0 if entry is None else float(entry["lr"]) / self.lr
-
-    def schedule_batches(self) -> int | None:
-        """Total batches of the schedule (``None`` without one)."""
-        return sum(int(e["batches"]) for e in self.schedule) if self.schedule else None
+        # The VGG19 content/style loss is built lazily at fit start (InpaintingModule.lazy_vgg).
 
     # ------------------------------------------------------------------ losses
     @property
     def vgg_loss(self) -> ContentStyleLoss | None:
-        if self.weights["perceptual"] == 0 and self.weights["style"] == 0:
-            return None
-        if not self._vgg_holder:
-            self._vgg_holder.append(
-                ContentStyleLoss(
-                    self.weights["perceptual"], self.weights["style"], self.perceptual_backbone
-                )
+        return self.lazy_vgg(
+            lambda: ContentStyleLoss(
+                self.weights["perceptual"], self.weights["style"], self.perceptual_backbone
             )
-        vgg = self._vgg_holder[0]
-        if next(vgg.parameters()).device != self.device:
-            vgg.to(self.device)
-        return vgg
-
-    def on_fit_start(self) -> None:
-        if self.vgg_loss is None:
-            log.warning(
-                "structure_knowledge: VGG-based losses (content, style) are switched off in this "
-                "run; results are not full-recipe results."
-            )
-        elif self.perceptual_backbone == "random":
-            log.warning("structure_knowledge: VGG19 loss backbone is RANDOMLY initialised.")
+        )
 
     def run_notes(self) -> list[str]:
         """What makes this run differ from the paper recipe (recorded in results files)."""
-        notes = []
-        if self.weights["perceptual"] == 0 and self.weights["style"] == 0:
-            notes.append(
-                "VGG-based losses (content/perceptual, style) switched off: not the full recipe"
-            )
-        elif self.perceptual_backbone == "random":
-            notes.append("VGG19 loss backbone randomly initialised (timing only)")
+        notes = self.vgg_notes()
         if self.variant != "full":
             notes.append(f"{self.variant} variant (reduced widths), not the paper's network")
         if self.schedule:
-            phases = ", ".join(f"{e['batches']} at lr {float(e['lr']):g}" for e in self.schedule)
-            notes.append(f"learning-rate phases in batches: {phases}")
+            notes.append(self.schedule_note())
         return notes
 
     def optimizer_specs(self):

@@ -122,6 +122,8 @@ class StructureFlow(InpaintingModule):
     min_size: ClassVar[int] = MIN_SIZE
     value_range: ClassVar[str] = "[0,1]"
     inference_nets: ClassVar[tuple[str, ...]] = ("structure_generator", "texture_generator")
+    vgg_attribute = "vgg_loss"
+    vgg_terms = "perceptual, style, sampling correctness"
 
     def __init__(
         self,
@@ -225,91 +227,37 @@ class StructureFlow(InpaintingModule):
         self.texture_discriminator = nets["texture_discriminator"]
         self.adversarial_loss = AdversarialLoss(gan_loss)
         self.perceptual_backbone = perceptual_backbone
-        # VGG19 (perceptual, style, sampling correctness) is built lazily at fit start and kept
-        # out of the module tree (and so out of checkpoints).
-        self._vgg_holder: list[VGGLoss] = []
+        # VGG19 (perceptual, style, sampling correctness) is built lazily at fit start
+        # (InpaintingModule.lazy_vgg).
 
     # ------------------------------------------------------------------ stages
-    def current_schedule_entry(self) -> dict | None:
-        if not self.schedule:
-            return None
-        done = self.batches_seen
-        for entry in self.schedule:
-            if done < int(entry["batches"]):
-                return entry
-            done -= int(entry["batches"])
-        return self.schedule[-1]
-
     def current_stage(self) -> int:
         """The stage of the next batch, from the schedule and ``batches_seen``."""
         entry = self.current_schedule_entry()
         return self.stage if entry is None else int(entry["stage"])
 
-    def stage_lr_factor(self) -> float:
-        entry = self.current_schedule_entry()
-        if entry is None or entry.get("lr") is None:
-            return 1.0
-        return float(entry["lr"]) / self.lr
-
-    def schedule_batches(self) -> int | None:
-        """Total batches of the schedule (``None`` without one)."""
-        return sum(int(e["batches"]) for e in self.schedule) if self.schedule else None
-
     # ------------------------------------------------------------------ VGG losses
-    @property
-    def vgg_enabled(self) -> bool:
-        return self.weights["perceptual"] != 0 or self.weights["style"] != 0
-
     @property
     def vgg_loss(self) -> VGGLoss | None:
         """Perceptual/style loss sharing one VGG19 that also gives relu3_1 (``None`` if off)."""
-        if not self.vgg_enabled:
-            return None
-        if not self._vgg_holder:
+
+        def build() -> VGGLoss:
             layers = [*DEFAULT_PERCEPTUAL_LAYERS, *DEFAULT_STYLE_LAYERS, CORRECTNESS_LAYER]
             extractor = VGG19Features(layers, weights=self.perceptual_backbone)
-            self._vgg_holder.append(
-                VGGLoss(
-                    perceptual_weight=self.weights["perceptual"],
-                    style_weight=self.weights["style"],
-                    extractor=extractor,
-                )
+            return VGGLoss(
+                perceptual_weight=self.weights["perceptual"],
+                style_weight=self.weights["style"],
+                extractor=extractor,
             )
-        vgg = self._vgg_holder[0]
-        if next(vgg.extractor.parameters()).device != self.device:
-            vgg.to(self.device)
-        return vgg
 
-    def on_fit_start(self) -> None:
-        if self.vgg_loss is None:
-            log.warning(
-                "StructureFlow: VGG-based losses (perceptual, style, sampling correctness) are "
-                "switched off in this run; results are not full-recipe results."
-            )
-        elif self.perceptual_backbone == "random":
-            log.warning("StructureFlow: VGG19 loss backbone is RANDOMLY initialised (timing only).")
+        return self.lazy_vgg(build)
 
     def run_notes(self) -> list[str]:
         """What makes this run differ from the paper recipe (recorded in results files)."""
-        notes = []
-        if not self.vgg_enabled:
-            notes.append(
-                "VGG-based losses (perceptual, style, sampling correctness) switched off: "
-                "not the full recipe"
-            )
-        elif self.perceptual_backbone == "random":
-            notes.append("VGG19 loss backbone randomly initialised (timing only)")
+        notes = self.vgg_notes()
         if self.variant != "full":
             notes.append(f"{self.variant} variant (reduced widths), not the paper's network")
-        if self.schedule:
-            stages = ", ".join(
-                f"stage {e['stage']}: {e['batches']}"
-                + (f" at lr {e['lr']:g}" if e.get("lr") else "")
-                for e in self.schedule
-            )
-            notes.append(f"stage schedule in batches: {stages}")
-        else:
-            notes.append(f"stage {self.stage} ({STAGES[self.stage]})")
+        notes.append(self.schedule_note() or f"stage {self.stage} ({STAGES[self.stage]})")
         return notes
 
     def optimizer_specs(self):
