@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.inpaintzoo-installed
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: install demo test test-slow test-data test-notebooks test-gpu test-all lint format bench bench-gpu clean
+.PHONY: install demo test test-slow test-data test-notebooks test-gpu test-all lint format bench bench-eval bench-speed bench-gpu clean
 
 # Create the virtual environment if missing and install the package with its dev extras.
 $(STAMP): pyproject.toml
@@ -50,6 +50,19 @@ format: $(STAMP)
 ## Speed ratios measured in one run (see benchmarks/README.md)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_step.py
+
+## Evaluation runner img/s vs the bare forward (full-size EdgeConnect; CPU settings)
+bench-eval: $(STAMP)
+	$(BIN)/python benchmarks/eval_throughput.py --size 256 --num-samples 16 --batch-size 4 --repeats 2
+
+## Speed switches (fp32 / bf16-mixed / channels_last / compile) on this machine's CPU
+bench-speed: $(STAMP)
+	$(BIN)/python benchmarks/speed_switches.py --device cpu
+
+## The same ratios on a CUDA GPU (bigger model and batch)
+bench-gpu: $(STAMP)
+	$(BIN)/python benchmarks/speed_switches.py --device cuda --variant full --size 256 --batch-size 16
+	$(BIN)/python benchmarks/eval_throughput.py --device cuda --num-samples 256 --batch-size 32
 
 clean:
 	rm -rf outputs multirun .pytest_cache .ruff_cache

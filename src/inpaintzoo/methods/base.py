@@ -546,5 +546,10 @@ def _unwrap_optimizer(opt):
     return getattr(opt, "optimizer", opt)
 
 
+def not_none(**kwargs: Any) -> dict[str, Any]:
+    """The keyword arguments that are not ``None`` (e.g. width overrides of a variant)."""
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
 def finite_or_nan(value: float) -> float:
     return value if math.isfinite(value) else float("nan")

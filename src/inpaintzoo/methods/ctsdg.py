@@ -35,7 +35,7 @@ from torch import nn
 
 from inpaintzoo.losses import AdversarialLoss, MissingWeightsError, gram_matrix
 from inpaintzoo.losses.perceptual import exclude_from_state_dict, hub_checkpoint_path
-from inpaintzoo.methods.base import InpaintingModule
+from inpaintzoo.methods.base import InpaintingModule, not_none
 from inpaintzoo.nets.ctsdg import CTSDG_VARIANTS, build_ctsdg_nets
 from inpaintzoo.structure import canny_edges, edge_precision_recall, rgb_to_gray
 
@@ -283,16 +283,12 @@ class CTSDG(InpaintingModule):
             "adversarial": float(adversarial_weight),
             "intermediate": float(intermediate_weight),
         }
-        overrides = {
-            k: v
-            for k, v in dict(
-                base_channels=base_channels,
-                max_channels=max_channels,
-                num_levels=num_levels,
-                disc_channels=disc_channels,
-            ).items()
-            if v is not None
-        }
+        overrides = not_none(
+            base_channels=base_channels,
+            max_channels=max_channels,
+            num_levels=num_levels,
+            disc_channels=disc_channels,
+        )
         nets = build_ctsdg_nets(variant, **overrides)
         self.generator = nets["generator"]
         self.discriminator = nets["discriminator"]

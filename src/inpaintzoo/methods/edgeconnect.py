@@ -34,7 +34,7 @@ from inpaintzoo.losses import (
     feature_matching_loss,
     hole_normalized_l1,
 )
-from inpaintzoo.methods.base import InpaintingModule
+from inpaintzoo.methods.base import InpaintingModule, not_none
 from inpaintzoo.nets.edgeconnect import build_edgeconnect_nets
 from inpaintzoo.structure import canny_edges, edge_precision_recall, rgb_to_gray
 
@@ -131,15 +131,11 @@ class EdgeConnect(InpaintingModule):
             "edge_adversarial": float(edge_adversarial_weight),
             "fm": float(fm_weight),
         }
-        overrides = {
-            k: v
-            for k, v in dict(
-                base_channels=base_channels,
-                num_residual_blocks=num_residual_blocks,
-                disc_channels=disc_channels,
-            ).items()
-            if v is not None
-        }
+        overrides = not_none(
+            base_channels=base_channels,
+            num_residual_blocks=num_residual_blocks,
+            disc_channels=disc_channels,
+        )
         nets = build_edgeconnect_nets(variant, **overrides)
         self.edge_generator = nets["edge_generator"]
         self.inpaint_generator = nets["inpaint_generator"]

@@ -44,7 +44,7 @@ from torch import nn
 
 from inpaintzoo.losses import AdversarialLoss, VGG19Features, gram_matrix
 from inpaintzoo.losses.pyramid import PyramidStructureLoss
-from inpaintzoo.methods.base import InpaintingModule
+from inpaintzoo.methods.base import InpaintingModule, not_none
 from inpaintzoo.nets.structure_knowledge import (
     MIN_SIZE,
     SIZE_MULTIPLE,
@@ -245,16 +245,12 @@ class StructureKnowledge(InpaintingModule):
             raise ValueError(
                 f"perceptual_backbone must be 'imagenet' or 'random', got {perceptual_backbone!r}"
             )
-        overrides = {
-            k: v
-            for k, v in dict(
-                base_channels=base_channels,
-                num_residual_blocks=num_residual_blocks,
-                attention_reduction=attention_reduction,
-                disc_channels=disc_channels,
-            ).items()
-            if v is not None
-        }
+        overrides = not_none(
+            base_channels=base_channels,
+            num_residual_blocks=num_residual_blocks,
+            attention_reduction=attention_reduction,
+            disc_channels=disc_channels,
+        )
         nets = build_structure_knowledge_nets(variant, **overrides)
         self.generator = nets["generator"]
         self.discriminator = nets["discriminator"]

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from inpaintzoo.blocks.flow import gaussian_sample
 from inpaintzoo.losses import AdversarialLoss, VGG19Features, VGGLoss
 from inpaintzoo.losses.perceptual import DEFAULT_PERCEPTUAL_LAYERS, DEFAULT_STYLE_LAYERS
-from inpaintzoo.methods.base import InpaintingModule
+from inpaintzoo.methods.base import InpaintingModule, not_none
 from inpaintzoo.nets.structureflow import MIN_SIZE, SIZE_MULTIPLE, build_structureflow_nets
 from inpaintzoo.structure.rtv import RTVCache, rtv_smooth
 
@@ -209,17 +209,13 @@ class StructureFlow(InpaintingModule):
             "iterations": int(rtv_iterations),
         }
         self.rtv_cache = RTVCache(rtv_cache_dir, **self.rtv_params) if rtv_cache_dir else None
-        overrides = {
-            k: v
-            for k, v in dict(
-                structure_channels=structure_channels,
-                structure_res_blocks=structure_res_blocks,
-                texture_channels=texture_channels,
-                texture_res_blocks=texture_res_blocks,
-                disc_channels=disc_channels,
-            ).items()
-            if v is not None
-        }
+        overrides = not_none(
+            structure_channels=structure_channels,
+            structure_res_blocks=structure_res_blocks,
+            texture_channels=texture_channels,
+            texture_res_blocks=texture_res_blocks,
+            disc_channels=disc_channels,
+        )
         nets = build_structureflow_nets(variant, **overrides)
         self.structure_generator = nets["structure_generator"]
         self.texture_generator = nets["texture_generator"]
