@@ -307,7 +307,11 @@ def _md_escape(text: str) -> str:
 def to_markdown(table: Table) -> str:
     """Markdown: our rows (best per column in **bold**, n/a as ``n/a``), then a separate,
     unranked section of published numbers, then notes."""
-    header = ["Method", "Kind", "Params", *(column.header for column in table.columns)]
+    # a metric that is n/a for every row (e.g. LPIPS offline) is named once, not as a column
+    all_rows = [*table.rows, *table.paper_rows]
+    columns = [c for c in table.columns if any(r.values.get(c) is not None for r in all_rows)]
+    dropped = sorted({c.header.split(" ")[0] for c in table.columns if c not in columns})
+    header = ["Method", "Kind", "Params", *(column.header for column in columns)]
     lines = [
         "# Leaderboard",
         "",
@@ -315,12 +319,12 @@ def to_markdown(table: Table) -> str:
         "Best per column in **bold** (↑ higher is better, ↓ lower is better).",
         "",
         "| " + " | ".join(header) + " |",
-        "|" + "|".join(["---"] * 3 + ["---:"] * len(table.columns)) + "|",
+        "|" + "|".join(["---"] * 3 + ["---:"] * len(columns)) + "|",
     ]
     for row in table.rows:
         label = row.label if row.ranked else f"{row.label} †"
         cells = [label, row.kind, format_params(row.params)]
-        cells += [format_cell(row, column) for column in table.columns]
+        cells += [format_cell(row, column) for column in columns]
         lines.append("| " + " | ".join(_md_escape(cell) for cell in cells) + " |")
     if table.paper_rows:
         lines += [
@@ -330,14 +334,16 @@ def to_markdown(table: Table) -> str:
             "Copied from the papers: other code, data and protocol; never ranked beside ours.",
             "",
             "| " + " | ".join(["Method", "Source", *header[3:]]) + " |",
-            "|" + "|".join(["---"] * 2 + ["---:"] * len(table.columns)) + "|",
+            "|" + "|".join(["---"] * 2 + ["---:"] * len(columns)) + "|",
         ]
         for row in table.paper_rows:
             source = row.source or ""
             if row.notes:
                 source += " — " + "; ".join(row.notes)
-            cells = [row.label, source] + [format_cell(row, column) for column in table.columns]
+            cells = [row.label, source] + [format_cell(row, column) for column in columns]
             lines.append("| " + " | ".join(_md_escape(cell) for cell in cells) + " |")
+    if dropped:
+        lines += ["", f"Not shown (n/a for every row, reasons below): {', '.join(dropped)}."]
     if table.notes:
         lines += ["", "Notes:", ""]
         lines += [f"- {_md_escape(note)}" for note in table.notes]
