@@ -66,7 +66,6 @@ def _train_cmd(root: Path) -> list[str]:
     ]
 
 
-@pytest.mark.slow
 def test_kill_minus_9_then_rerun_resumes(tmp_path):
     """SIGKILL after the first periodic checkpoint; the same command resumes from it."""
     cmd = _train_cmd(tmp_path)

@@ -61,7 +61,6 @@ def _bin(name: str) -> str:
     return str(path)
 
 
-@pytest.mark.slow
 def test_two_job_sweep_then_one_combined_leaderboard(tmp_path):
     """~45 s on 2 busy CPU cores: two tiny EdgeConnect jobs (2 batches each), each evaluated
     with the smoke protocol beside Telea; then ``inpaintzoo-leaderboard <sweep folder>``."""
