@@ -120,6 +120,32 @@ def test_onnx_export_parity_and_predict(tmp_path):
 
 
 @needs_ort
+@pytest.mark.parametrize("method", ["structure_knowledge", "structureflow"])
+def test_onnx_export_of_multi_output_generators(method, tmp_path):
+    # structure_knowledge returns a dict of lists (images and gradients at 3 scales),
+    # StructureFlow's texture generator a tuple: the graph flattens them, OnnxNet rebuilds them
+    torch.manual_seed(0)
+    model = zoo.create_model(method, variant="tiny", perceptual_weight=0, style_weight=0).eval()
+    manifest = export_onnx(model, tmp_path / "onnx")
+    assert set(manifest["nets"]) == set(model.inference_nets)
+    assert all(info["max_abs_diff"] <= 1e-4 for info in manifest["nets"].values()), manifest
+    image, mask = _pair(45, 61)
+    ref = Predictor(model, device="cpu")(image, mask)
+    out = Predictor.from_file(tmp_path / "onnx", device="cpu")(image, mask)
+    assert float((out["composite"] - ref["composite"]).abs().max()) <= 1e-4
+
+
+def test_unsupported_graph_is_a_clear_error(tmp_path):
+    # CTSDG's CFA pastes patches back with F.fold (col2im), which the TorchScript ONNX exporter
+    # cannot translate with a dynamic image size
+    pytest.importorskip("onnx")
+    model = zoo.create_model("ctsdg", variant="tiny", perceptual_weight=0, style_weight=0)
+    with pytest.raises(RuntimeError, match="cannot export generator of 'ctsdg' to ONNX"):
+        export_onnx(model.eval(), tmp_path / "onnx")
+    assert not list((tmp_path / "onnx").glob("*.onnx"))  # nothing half-written left behind
+
+
+@needs_ort
 def test_export_and_predict_cli_with_onnx(tmp_path):
     from inpaintzoo.cli.export import run_export
     from inpaintzoo.cli.predict import run_predict

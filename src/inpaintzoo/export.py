@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
+from torch.utils._pytree import tree_flatten, tree_unflatten, treespec_dumps, treespec_loads
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +222,7 @@ def export_onnx(
     out_dir: str | Path,
     nets: Iterable[str] | None = None,
     size: int = 64,
-    opset: int = 17,
+    opset: int = 18,
     check: bool = True,
     atol: float = 1e-4,
 ) -> dict[str, Any]:
@@ -255,22 +257,35 @@ def export_onnx(
         args = examples[name]
         with torch.no_grad():
             outputs = net(*args)
-        n_out = len(outputs) if isinstance(outputs, tuple | list) else 1
+        # nested outputs (tuples, dicts of lists) are flattened into the graph's outputs; the
+        # structure is saved so that OnnxNet returns what the PyTorch network returns
+        leaves, tree = tree_flatten(outputs)
+        n_out = len(leaves)
         inputs = [f"input{i}" for i in range(len(args))]
         output_names = [f"output{i}" for i in range(n_out)]
-        axes = {k: {0: "batch", 2: "height", 3: "width"} for k in inputs + output_names}
+        # inputs share H and W; each output gets its own names (multi-scale outputs differ)
+        axes = {k: {0: "batch", 2: "height", 3: "width"} for k in inputs}
+        axes.update({k: {0: "batch", 2: f"{k}_height", 3: f"{k}_width"} for k in output_names})
         path = out_dir / f"{name}.onnx"
         tmp = path.with_name(f".{path.name}.tmp")
-        torch.onnx.export(
-            net,
-            args,
-            str(tmp),
-            input_names=inputs,
-            output_names=output_names,
-            dynamic_axes=axes,
-            opset_version=opset,
-            dynamo=False,
-        )
+        try:
+            torch.onnx.export(
+                net,
+                args,
+                str(tmp),
+                input_names=inputs,
+                output_names=output_names,
+                dynamic_axes=axes,
+                opset_version=opset,
+                dynamo=False,
+            )
+        except Exception as err:
+            tmp.unlink(missing_ok=True)
+            raise RuntimeError(
+                f"cannot export {name} of {method!r} to ONNX (opset {opset}, dynamic batch and "
+                f"size): {type(err).__name__}: {str(err).splitlines()[0][:300]}. Its safetensors "
+                "export works for every method."
+            ) from err
         graph = onnx.load(str(tmp))
         for key, value in {
             "inpaintzoo.method": method,
@@ -287,9 +302,11 @@ def export_onnx(
             "file": path.name,
             "inputs": {k: list(a.shape[1:2]) for k, a in zip(inputs, args)},
             "outputs": output_names,
+            "output_tree": treespec_dumps(tree),
         }
         if check and onnxruntime_available():
-            info["max_abs_diff"] = onnx_parity(net, path, args)
+            multiple = int(getattr(model, "size_multiple", 1))
+            info["max_abs_diff"] = onnx_parity(net, path, args, multiple=multiple)
             if info["max_abs_diff"] > atol:
                 raise RuntimeError(
                     f"ONNX export of {name} differs from PyTorch by {info['max_abs_diff']:.2e} "
@@ -302,33 +319,43 @@ def export_onnx(
 
 
 @torch.no_grad()
-def onnx_parity(net: nn.Module, path: str | Path, args: Sequence[torch.Tensor]) -> float:
+def onnx_parity(
+    net: nn.Module, path: str | Path, args: Sequence[torch.Tensor], multiple: int = 1
+) -> float:
     """Max abs difference between ``net`` and the ONNX graph at ``path`` on random inputs of
-    the example's channels, batch 2 and a size other than the traced one."""
+    the example's channels, batch 2 and a size other than the traced one (still a multiple of
+    the network's ``multiple``)."""
     generator = torch.Generator().manual_seed(1)
     h, w = args[0].shape[-2:]
-    shape_hw = (h + 8, w + 16) if h >= 16 else (h, w)
+    step = multiple * math.ceil(8 / multiple)
+    shape_hw = (h + step, w + 2 * step) if h >= 16 else (h, w)
     inputs = tuple(
         torch.rand(2, a.shape[1], *shape_hw, generator=generator) if a.ndim == 4 else a
         for a in args
     )
-    reference = net(*inputs)
-    reference = reference if isinstance(reference, tuple | list) else (reference,)
-    outputs = OnnxNet(path)(*inputs)
-    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
-    return max(float((a - b).abs().max()) for a, b in zip(reference, outputs))
+    reference = tree_flatten(net(*inputs))[0]
+    outputs = tree_flatten(OnnxNet(path)(*inputs))[0]
+    return max(float((a - b).abs().max()) for a, b in zip(reference, outputs, strict=True))
 
 
 class OnnxNet(nn.Module):
     """An ONNX graph behind the interface of the PyTorch network it replaces.
 
     ``forward(*tensors)`` feeds ``input0, input1, ...`` and returns a tensor (one output) or a
-    tuple, on the first input's device. onnxruntime runs on CPU unless ``providers`` says
-    otherwise (e.g. ``["CUDAExecutionProvider", "CPUExecutionProvider"]``).
+    tuple, on the first input's device; with ``output_tree`` (the exporter's saved pytree
+    structure) it returns the network's own nested structure (e.g. a dict of lists).
+    onnxruntime runs on CPU unless ``providers`` says otherwise (e.g.
+    ``["CUDAExecutionProvider", "CPUExecutionProvider"]``).
     """
 
-    def __init__(self, path: str | Path, providers: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        providers: Sequence[str] | None = None,
+        output_tree: str | None = None,
+    ) -> None:
         super().__init__()
+        self.output_tree = treespec_loads(output_tree) if output_tree else None
         ort = _require("onnxruntime")
         self.path = str(path)
         available = ort.get_available_providers()
@@ -349,6 +376,8 @@ class OnnxNet(nn.Module):
             for name, t in zip(self.input_names, tensors)
         }
         outs = [torch.from_numpy(o).to(device) for o in self.session.run(None, feeds)]
+        if self.output_tree is not None:
+            return tree_unflatten(outs, self.output_tree)
         return outs[0] if len(outs) == 1 else tuple(outs)
 
 
@@ -384,7 +413,15 @@ def load_onnx(
         raise ValueError(f"{path} is a {method!r} export, but {expected!r} was requested")
     model = _build(method, manifest.get("variant", "full"), dict(manifest["hparams"]))
     for name, info in manifest["nets"].items():
-        setattr(model, name, OnnxNet(manifest_path.parent / info["file"], providers=providers))
+        setattr(
+            model,
+            name,
+            OnnxNet(
+                manifest_path.parent / info["file"],
+                providers=providers,
+                output_tree=info.get("output_tree"),
+            ),
+        )
     model.eval()
     model.onnx_export = str(manifest_path.parent)
     return model

@@ -26,7 +26,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from inpaintzoo.blocks.conv import spectral_norm
@@ -92,7 +91,11 @@ class ChannelLayerNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.layer_norm(x, x.shape[1:], eps=self.eps)
+        # statistics over (C, H, W) written out (not F.layer_norm(x, x.shape[1:])) so the
+        # graph keeps H and W dynamic under ONNX export
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        var = x.var(dim=(1, 2, 3), keepdim=True, unbiased=False)
+        x = (x - mean) * torch.rsqrt(var + self.eps)
         return x * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
 
 
