@@ -189,7 +189,7 @@ def test_markdown_names_all_na_columns_instead_of_printing_them(results):
     markdown = to_markdown(build_table(results, metrics=["psnr", "lpips_alex"]))
     header = next(line for line in markdown.splitlines() if line.startswith("| Method"))
     assert "PSNR ↑ all" in header and "LPIPS" not in header
-    assert "Not shown (n/a for every row, reasons below): LPIPS." in markdown
+    assert "Not shown (n/a for every row, reasons below): LPIPS (alex)." in markdown
     assert "LPIPS alex weights not in the torch cache" in markdown  # the reason stays
     # a column with at least one number (here PSNR) is always shown, CSV keeps every column
     assert "lpips_alex@all" in to_csv(build_table(results, metrics=["psnr", "lpips_alex"]))

@@ -310,7 +310,9 @@ def to_markdown(table: Table) -> str:
     # a metric that is n/a for every row (e.g. LPIPS offline) is named once, not as a column
     all_rows = [*table.rows, *table.paper_rows]
     columns = [c for c in table.columns if any(r.values.get(c) is not None for r in all_rows)]
-    dropped = sorted({c.header.split(" ")[0] for c in table.columns if c not in columns})
+    shown = {c.metric for c in columns}
+    metrics = dict.fromkeys(c.metric for c in table.columns)
+    dropped = [METRIC_INFO[m][0] for m in metrics if m not in shown]
     header = ["Method", "Kind", "Params", *(column.header for column in columns)]
     lines = [
         "# Leaderboard",
