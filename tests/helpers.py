@@ -72,3 +72,24 @@ def fit(model, batch: dict[str, torch.Tensor], batches: int, callbacks=(), **tra
     )
     trainer.fit(model, train_dataloaders=loader)
     return trainer
+
+
+def demo_run_overrides(model: str, run_dir, *extra: str) -> list[str]:
+    """Hydra overrides of a 2-batch ``experiment=demo`` training + evaluation into ``run_dir``
+    (the CLI round trip every method tests), plus the method's ``extra`` overrides."""
+    return [
+        "experiment=demo",
+        f"model={model}",
+        "callbacks=none",
+        "train.max_batches=2",
+        "train.ckpt_every_batches=2",
+        "train.val_every_batches=2",
+        "train.limit_val_batches=1",
+        "protocol.num_samples=4",
+        "evaluate.batch_size=4",
+        "evaluate.grid_samples=2",
+        "evaluate.compare=[]",
+        "trainer.enable_progress_bar=false",
+        f"run_dir={run_dir}",
+        *extra,
+    ]

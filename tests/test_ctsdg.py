@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import embedded_batch, fit, hole_psnr
+from helpers import demo_run_overrides, embedded_batch, fit, hole_psnr
 from inpaintzoo import zoo
 from inpaintzoo.blocks import has_spectral_norm
 from inpaintzoo.blocks.partial_conv import PartialConv2d, PartialConvBlock
@@ -424,23 +424,9 @@ def test_cli_demo_run(tmp_path):
     from inpaintzoo.cli.train import run_train
 
     cfg = _compose(
-        [
-            "experiment=demo",
-            "model=ctsdg",
-            "callbacks=none",
-            "train.max_batches=2",
-            "train.ckpt_every_batches=2",
-            "train.val_every_batches=2",
-            "train.limit_val_batches=1",
-            "protocol.num_samples=4",
-            "evaluate.batch_size=4",
-            "evaluate.grid_samples=2",
-            "evaluate.compare=[]",
-            "data.train.samples_per_epoch=8",
-            "data.val.samples_per_epoch=4",
-            "trainer.enable_progress_bar=false",
-            f"run_dir={tmp_path}",
-        ]
+        demo_run_overrides(
+            "ctsdg", tmp_path, "data.train.samples_per_epoch=8", "data.val.samples_per_epoch=4"
+        )
     )
     assert cfg.model.variant == "tiny" and cfg.model.perceptual_weight == 0
     summary = run_train(cfg)

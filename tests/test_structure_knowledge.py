@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from helpers import embedded_batch, fit, hole_psnr
+from helpers import demo_run_overrides, embedded_batch, fit, hole_psnr
 from inpaintzoo import zoo
 from inpaintzoo.blocks import has_spectral_norm
 from inpaintzoo.nets.structure_knowledge import (
@@ -353,26 +354,15 @@ def test_cli_train_run_with_the_demo_experiment(tmp_path):
 
     from inpaintzoo.cli.train import run_train
 
-    conf = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "conf")
-    overrides = [
-        "experiment=demo",
-        "model=structure_knowledge",
-        "callbacks=none",
-        "train.max_batches=2",
-        "train.ckpt_every_batches=2",
-        "train.val_every_batches=2",
-        "train.limit_val_batches=1",
-        "protocol.num_samples=4",
-        "evaluate.batch_size=4",
-        "evaluate.grid_samples=2",
-        "evaluate.compare=[]",
+    conf = str(Path(__file__).resolve().parents[1] / "conf")
+    overrides = demo_run_overrides(
+        "structure_knowledge",
+        tmp_path,
         "model.base_channels=8",
         "model.num_residual_blocks=1",
         "data.train.samples_per_epoch=16",
         "data.val.samples_per_epoch=4",
-        "trainer.enable_progress_bar=false",
-        f"run_dir={tmp_path}",
-    ]
+    )
     with initialize_config_dir(config_dir=conf, version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
     assert cfg.model.variant == "tiny" and cfg.model.perceptual_weight == 0

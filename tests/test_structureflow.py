@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import embedded_batch, fit, hole_psnr
+from helpers import demo_run_overrides, embedded_batch, fit, hole_psnr
 from inpaintzoo import zoo
 from inpaintzoo.blocks.conv import has_spectral_norm
 from inpaintzoo.methods.structureflow import StructureFlow, _l1_pm1, sampling_correctness_loss
@@ -387,25 +387,14 @@ def test_cli_demo_train_and_evaluate(tmp_path):
 
     cfg = compose_cfg(
         "train",
-        [
-            "experiment=demo",
-            "model=structureflow",
-            "callbacks=none",
-            "train.max_batches=2",
-            "train.ckpt_every_batches=2",
-            "train.val_every_batches=2",
-            "train.limit_val_batches=1",
-            "protocol.num_samples=4",
-            "evaluate.batch_size=4",
-            "evaluate.grid_samples=2",
-            "evaluate.compare=[]",
+        demo_run_overrides(
+            "structureflow",
+            tmp_path,
             "data.batch_size=2",
             "data.eval_batch_size=2",
             "data.train.samples_per_epoch=8",
             "data.val.samples_per_epoch=2",
-            "trainer.enable_progress_bar=false",
-            f"run_dir={tmp_path}",
-        ],
+        ),
     )
     assert cfg.model.variant == "tiny" and cfg.model.perceptual_weight == 0
     summary = run_train(cfg)
