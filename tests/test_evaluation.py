@@ -239,3 +239,93 @@ def test_fid_from_features_matches_the_closed_form():
     expected = float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
     assert fid_from_features(real, fake) == pytest.approx(expected, rel=1e-4)
     assert fid_from_features(real, fake[:1]) is None
+
+
+# ------------------------------------------------------------ runner internals (grouped settings)
+
+
+def test_grouped_settings_give_the_keyword_form_result(tmp_path):
+    from inpaintzoo.evaluation import (
+        MethodInfo,
+        MetricSettings,
+        OutputSettings,
+        PreparedProtocol,
+        RunSettings,
+        run_evaluation,
+    )
+
+    protocol = EvalProtocol(num_samples=6)
+    prepared = PreparedProtocol.build(protocol)
+    flat = evaluate(
+        _telea(), protocol, manifest=prepared.manifest, label="T", lpips="off", fid=False
+    )
+    grouped = run_evaluation(
+        _telea(),
+        prepared,
+        method=MethodInfo(label="T"),
+        metrics=MetricSettings(lpips="off", fid=False),
+        outputs=OutputSettings(dir=tmp_path / "out", per_bin=1, keep_samples=2),
+        run=RunSettings(batch_size=4, cache_dir=tmp_path / "cache"),
+    )
+    assert _numbers(grouped) == _numbers(flat) and grouped["label"] == "T"
+    assert grouped["method_key"] == flat["method_key"]
+    assert grouped["runtime"]["batch_size"] == 4 and grouped.samples["image"].shape[0] == 2
+    # the documented cache layout: <root>/<pairs sha[:16]>/<method>-<key>/chunk_<first>.pt
+    chunk_dir = tmp_path / "cache" / prepared.manifest.pairs_sha256[:16]
+    chunk_dir = chunk_dir / f"telea-{grouped['method_key']}"
+    assert sorted(p.name for p in chunk_dir.iterdir()) == ["chunk_0000000.pt", "chunk_0000004.pt"]
+    assert sorted(int(p.stem) for p in (tmp_path / "out").glob("*.png")) == grid_indices(
+        prepared.manifest, 1
+    )
+
+
+def test_bad_settings_are_refused_with_the_remedy():
+    from inpaintzoo.evaluation import MetricSettings, PreparedProtocol
+
+    with pytest.raises(ValueError, match="lpips must be one of imagenet, random, off"):
+        MetricSettings(lpips="alexnet")
+    with pytest.raises(ValueError, match="lpips must be one of"):
+        evaluate(_telea(), EvalProtocol(num_samples=2), lpips="alexnet")
+    with pytest.raises(ValueError, match="pairs_sha256 does not match"):
+        PreparedProtocol.build(EvalProtocol(num_samples=2), pairs_sha256="0" * 64)
+
+
+def test_bins_summary_matches_the_per_sample_values_without_a_process_sync(monkeypatch):
+    """The runner aggregates per bin with BinnedMetrics, which must not sync across processes:
+    after DDP training only rank 0 evaluates (a sync would wait forever). Pretend a process
+    group exists; any sync attempt then fails instead of hanging."""
+    import torchmetrics.metric
+
+    from inpaintzoo.metrics import mean_ci95
+
+    def no_sync(*args, **kwargs):
+        raise AssertionError("the evaluation runner tried to sync metric states across ranks")
+
+    monkeypatch.setattr(torchmetrics.metric, "jit_distributed_available", lambda: True)
+    monkeypatch.setattr(torchmetrics.metric, "gather_all_tensors", no_sync)
+    protocol = EvalProtocol(num_samples=8)
+    result = evaluate(_telea(), protocol, batch_size=3, lpips="off", fid=False)
+    labels = protocol.hole_bins().labels
+    for metric in ("psnr", "ssim", "ssim_lbam", "l1"):
+        for label in [None, *labels]:
+            rows = [r for r in result.per_sample if label is None or r["bin"] == label]
+            entry = (
+                result["metrics"]["overall"] if label is None else result["metrics"]["bins"][label]
+            )[metric]
+            mean, half_width, n = mean_ci95([r[metric] for r in rows])
+            assert entry["n"] == n
+            if n:
+                assert entry["mean"] == pytest.approx(mean, rel=1e-12)
+            if n > 1:
+                assert entry["ci95"] == pytest.approx(half_width, rel=1e-9)
+    assert result["metrics"]["overall"]["lpips_alex"]["na_reason"].startswith("LPIPS switched off")
+
+
+def test_device_timer_measures_the_block():
+    import time
+
+    from inpaintzoo.evaluation.runner import DeviceTimer
+
+    with DeviceTimer("cpu") as timer:
+        time.sleep(0.05)
+    assert 0.05 <= timer.seconds < 5.0

@@ -13,20 +13,19 @@ beside them and printed.
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
 from omegaconf import DictConfig
 
 from inpaintzoo.cli.common import config_dir, device_for, to_plain
+from inpaintzoo.utils.naming import slug
+
+if TYPE_CHECKING:
+    from inpaintzoo.evaluation import OutputSettings, PreparedProtocol
 
 log = logging.getLogger("inpaintzoo.eval")
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")
 
 
 def parse_method(spec: str) -> tuple[str, str | None]:
@@ -54,85 +53,67 @@ def build_predictor(spec: str, device: str, max_side: int | None = None):
 def evaluate_run(cfg: DictConfig, model, run_dir: Path) -> dict[str, Any]:
     """End-of-training evaluation: the trained model next to ``evaluate.compare`` entries."""
     from inpaintzoo import zoo
-    from inpaintzoo.evaluation import evaluate, write_result
+    from inpaintzoo.evaluation import (
+        MethodInfo,
+        MetricSettings,
+        RunSettings,
+        run_evaluation,
+        write_result,
+    )
     from inpaintzoo.leaderboard import print_leaderboard, write_leaderboard
     from inpaintzoo.predictor import Predictor
-    from inpaintzoo.visualize import save_sample_grid
 
     eval_dir = run_dir / "eval"
-    protocol, dataset, manifest = prepare_protocol(cfg, eval_dir)
-    sha = manifest.pairs_sha256
+    prepared = prepare_protocol(cfg, eval_dir)
     device = device_for(cfg.trainer.get("accelerator"))
-    options = _eval_options(cfg, cfg.evaluate)
-    bs = int(cfg.evaluate.get("batch_size", 8))
-    notes = list(getattr(model, "run_notes", lambda: [])())
+    section = cfg.evaluate
+    metrics = MetricSettings.from_config(section)
+    run = RunSettings(batch_size=int(section.get("batch_size", 8)))
+    keep = int(section.get("grid_samples", 8))
+    notes = tuple(getattr(model, "run_notes", lambda: [])())
     name = model.method_name
     label = f"{name} ({model.variant}, {model.batches_seen} batches)"
-    keep = int(cfg.evaluate.get("grid_samples", 8))
-    common = dict(
-        batch_size=bs, dataset=dataset, pairs_sha256=sha, manifest=manifest, keep_samples=keep
-    )
-    common.update(options)
+
+    def evaluate_one(predictor, stem: str, method: MethodInfo):
+        outputs = _output_settings(section, eval_dir / "outputs" / stem, keep_samples=keep)
+        return run_evaluation(
+            predictor, prepared, method=method, metrics=metrics, outputs=outputs, run=run
+        )
+
     ckpt = run_dir / "checkpoints" / "last.ckpt"
-    results = []
-    trained = evaluate(
+    trained = evaluate_one(
         Predictor(model, device=device),
-        protocol,
-        label=label,
-        kind="learned",
-        checkpoint=ckpt if ckpt.is_file() else None,
-        notes=notes,
-        outputs_dir=eval_dir / "outputs" / _slug(name),
-        **common,
+        slug(name),
+        MethodInfo(label, "learned", ckpt if ckpt.is_file() else None, notes),
     )
-    results.append(trained)
-    write_result(trained, eval_dir / f"results_{_slug(name)}.json")
+    results = [trained]
+    write_result(trained, eval_dir / f"results_{slug(name)}.json")
     write_result(trained, run_dir / "results.json")
     compare_samples = {}
-    for entry in cfg.evaluate.get("compare") or []:
+    for entry in section.get("compare") or []:
         if entry == "step0":
             step0 = run_dir / "checkpoints" / "step0.ckpt"
             if not step0.is_file():
                 log.warning("no step0.ckpt in %s; skipping the untrained comparison", step0.parent)
                 continue
-            pred = Predictor.from_checkpoint(step0, expected=name, device=device)
-            res = evaluate(
-                pred,
-                protocol,
-                label=f"{name} ({model.variant}, untrained: step 0)",
-                kind="untrained",
-                checkpoint=step0,
-                notes=notes,
-                outputs_dir=eval_dir / "outputs" / _slug(f"{name}_step0"),
-                **common,
-            )
             key = f"{name}_step0"
-        else:
-            res = evaluate(
-                Predictor(zoo.create_model(entry), device="cpu"),
-                protocol,
-                outputs_dir=eval_dir / "outputs" / _slug(entry),
-                **common,
+            untrained = f"{name} ({model.variant}, untrained: step 0)"
+            res = evaluate_one(
+                Predictor.from_checkpoint(step0, expected=name, device=device),
+                slug(key),
+                MethodInfo(untrained, "untrained", step0, notes),
             )
+        else:
             key = entry
+            res = evaluate_one(
+                Predictor(zoo.create_model(entry), device="cpu"), slug(entry), MethodInfo()
+            )
         results.append(res)
         compare_samples[res["label"]] = res.samples.get("composite")
-        write_result(res, eval_dir / f"results_{_slug(key)}.json")
+        write_result(res, eval_dir / f"results_{slug(key)}.json")
     files = write_leaderboard(results, run_dir)
     print_leaderboard(results)
-    s = trained.samples
-    masked = s["image"] * (1 - s["mask"]) + s["mask"]
-    grid_cols = {"masked input": masked}
-    if "edge" in s:
-        grid_cols["predicted edges"] = 1.0 - s["edge"]
-    grid_cols["output"] = s["composite"]
-    grid_cols["ground truth"] = s["image"]
-    grid = save_sample_grid(grid_cols, run_dir / "samples.png")
-    comparison = {"masked input": masked}
-    comparison.update({k: v for k, v in compare_samples.items() if v is not None})
-    comparison[label] = s["composite"]
-    comparison["ground truth"] = s["image"]
-    comp_grid = save_sample_grid(comparison, run_dir / "comparison.png")
+    grid, comp_grid = _write_sample_grids(trained.samples, label, compare_samples, run_dir)
     overall = trained["metrics"]["overall"]
     log.info("samples: %s, comparison: %s, leaderboard: %s", grid, comp_grid, files)
     return {
@@ -145,33 +126,55 @@ def evaluate_run(cfg: DictConfig, model, run_dir: Path) -> dict[str, Any]:
     }
 
 
-def _eval_options(cfg: DictConfig, section: Any) -> dict[str, Any]:
-    """Metric options shared by inpaintzoo-eval and the end-of-training evaluation."""
-    return {
-        "lpips": str(section.get("lpips", "imagenet")),
-        "fid": bool(section.get("fid", True)),
-        "outputs_per_bin": int(section.get("outputs_per_bin", 4)),
-    }
+def _write_sample_grids(
+    samples: dict[str, Any], label: str, compare_samples: dict[str, Any], run_dir: Path
+) -> tuple[Path, Path]:
+    """``samples.png`` (masked input | predicted edges | output | ground truth) and
+    ``comparison.png`` (the same samples across the compared methods) of a training run."""
+    from inpaintzoo.visualize import save_sample_grid
+
+    masked = samples["image"] * (1 - samples["mask"]) + samples["mask"]
+    columns = {"masked input": masked}
+    if "edge" in samples:
+        columns["predicted edges"] = 1.0 - samples["edge"]
+    columns["output"] = samples["composite"]
+    columns["ground truth"] = samples["image"]
+    grid = save_sample_grid(columns, run_dir / "samples.png")
+    comparison = {"masked input": masked}
+    comparison.update({k: v for k, v in compare_samples.items() if v is not None})
+    comparison[label] = samples["composite"]
+    comparison["ground truth"] = samples["image"]
+    return grid, save_sample_grid(comparison, run_dir / "comparison.png")
 
 
-def prepare_protocol(cfg: DictConfig, out_dir: Path):
+def _output_settings(section: Any, out_dir: Path, keep_samples: int) -> OutputSettings:
+    """Composites saved per bin (``outputs_per_bin``, shared by inpaintzoo-eval and the
+    end-of-training evaluation) into ``out_dir``."""
+    from inpaintzoo.evaluation import OutputSettings
+
+    per_bin = int(section.get("outputs_per_bin", 4))
+    return OutputSettings(dir=out_dir, per_bin=per_bin, keep_samples=keep_samples)
+
+
+def prepare_protocol(cfg: DictConfig, out_dir: Path) -> PreparedProtocol:
     """Build the protocol, its dataset and manifest; write ``pairs_<protocol>.csv`` (every
     item's image, mask, hole ratio at the protocol size and bin) and the grid inputs."""
     from inpaintzoo.evaluation import (
         EvalProtocol,
+        PreparedProtocol,
         grid_indices,
-        protocol_manifest,
         write_protocol_inputs,
     )
     from inpaintzoo.utils.io import atomic_write_text
 
-    protocol = EvalProtocol.from_config(to_plain(cfg.protocol))
-    dataset = protocol.dataset()
-    manifest = protocol_manifest(protocol, dataset)
-    atomic_write_text(out_dir / f"pairs_{_slug(protocol.name)}.csv", manifest.to_csv())
+    prepared = PreparedProtocol.build(EvalProtocol.from_config(to_plain(cfg.protocol)))
+    manifest = prepared.manifest
+    atomic_write_text(out_dir / f"pairs_{slug(prepared.protocol.name)}.csv", manifest.to_csv())
     per_bin = int(cfg.get("evaluate", cfg).get("outputs_per_bin", 4))
-    write_protocol_inputs(dataset, grid_indices(manifest, per_bin), out_dir / "outputs" / "_inputs")
-    return protocol, dataset, manifest
+    write_protocol_inputs(
+        prepared.dataset, grid_indices(manifest, per_bin), out_dir / "outputs" / "_inputs"
+    )
+    return prepared
 
 
 def run_eval(cfg: DictConfig) -> list[dict]:
@@ -182,33 +185,36 @@ def run_eval(cfg: DictConfig) -> list[dict]:
     ``cfg.out_dir``. Per-sample results are cached under ``cfg.cache_dir``: rerunning the same
     command after a kill continues where it stopped and gives identical results.
     """
-    from inpaintzoo.evaluation import evaluate, write_per_sample, write_result
+    from inpaintzoo.evaluation import (
+        MethodInfo,
+        MetricSettings,
+        RunSettings,
+        run_evaluation,
+        write_per_sample,
+        write_result,
+    )
     from inpaintzoo.leaderboard import load_reported, print_leaderboard, write_leaderboard
 
     methods = list(cfg.methods or [])
     if not methods:
         raise ValueError("no methods given: pass e.g. 'methods=[telea,edgeconnect:path/to.ckpt]'")
     out_dir = Path(cfg.out_dir)
-    protocol, dataset, manifest = prepare_protocol(cfg, out_dir)
+    prepared = prepare_protocol(cfg, out_dir)
     device = device_for(cfg.get("device"))
-    options = _eval_options(cfg, cfg)
-    cache_dir = cfg.get("cache_dir")
+    metrics = MetricSettings.from_config(cfg)
+    run = RunSettings(batch_size=int(cfg.batch_size), cache_dir=cfg.get("cache_dir"))
     results = []
     for spec in methods:
         predictor = build_predictor(spec, device, cfg.get("max_side"))
         name, ckpt = parse_method(spec)
-        stem = _slug(name if not ckpt else f"{name}_{Path(ckpt).parent.parent.name}")
-        res = evaluate(
+        stem = slug(name if not ckpt else f"{name}_{Path(ckpt).parent.parent.name}")
+        res = run_evaluation(
             predictor,
-            protocol,
-            checkpoint=ckpt,
-            batch_size=int(cfg.batch_size),
-            dataset=dataset,
-            manifest=manifest,
-            cache_dir=cache_dir,
-            outputs_dir=out_dir / "outputs" / stem,
-            keep_samples=0,
-            **options,
+            prepared,
+            method=MethodInfo(checkpoint=ckpt),
+            metrics=metrics,
+            outputs=_output_settings(cfg, out_dir / "outputs" / stem, keep_samples=0),
+            run=run,
         )
         write_result(res, out_dir / f"results_{stem}.json")
         write_per_sample(res, out_dir / f"per_sample_{stem}.csv")

@@ -1,8 +1,9 @@
 """``inpaintzoo-leaderboard RESULTS... --out DIR``: results files -> leaderboard files.
 
-Writes ``leaderboard.md``, ``leaderboard.csv``, ``leaderboard.html`` and ``plot_<metric>.png``
-into ``--out`` and prints the table. Exit status 2 on bad input (missing file, invalid JSON,
-wrong schema), with a message naming the file.
+Writes ``leaderboard.md``, ``leaderboard.csv``, ``leaderboard.html``, ``plot_<metric>.png`` and,
+when the results saved outputs, ``grid.png`` (the same samples across methods) into ``--out``,
+and prints the table. ``--reported`` adds published rows (unranked). Exit status 2 on bad input
+(missing file, invalid JSON, wrong schema), with a message naming the file.
 """
 
 from __future__ import annotations

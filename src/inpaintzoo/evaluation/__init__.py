@@ -1,6 +1,12 @@
 """Evaluation protocols (deterministic image x mask pairs) and the resumable runner that scores a
-method on them, writing schema-v1 results files (see docs/CONTRACTS.md, docs/BENCHMARK.md)."""
+method on them, writing schema-v1 results files (see docs/CONTRACTS.md, docs/BENCHMARK.md).
 
+``evaluate(predictor, protocol, **keywords)`` is the keyword form; ``run_evaluation(predictor,
+PreparedProtocol.build(protocol), method=MethodInfo(...), metrics=MetricSettings(...),
+outputs=OutputSettings(...), run=RunSettings(...))`` takes the same options grouped.
+"""
+
+from inpaintzoo.evaluation.cache import SampleCache
 from inpaintzoo.evaluation.protocol import (
     EvalProtocol,
     PairsManifest,
@@ -12,10 +18,17 @@ from inpaintzoo.evaluation.runner import (
     LPIPS_MODES,
     SCHEMA_VERSION,
     EvaluationResult,
+    MethodInfo,
+    MetricSettings,
+    OutputSettings,
+    PreparedProtocol,
+    RunSettings,
+    assemble_result,
     environment_info,
     evaluate,
     grid_indices,
     method_key,
+    run_evaluation,
     write_per_sample,
     write_protocol_inputs,
     write_result,
@@ -26,14 +39,22 @@ __all__ = [
     "SCHEMA_VERSION",
     "EvalProtocol",
     "EvaluationResult",
+    "MethodInfo",
+    "MetricSettings",
+    "OutputSettings",
     "PairsManifest",
+    "PreparedProtocol",
+    "RunSettings",
+    "SampleCache",
     "TargetRatioMasks",
+    "assemble_result",
     "environment_info",
     "evaluate",
     "grid_indices",
     "method_key",
     "pairs_hash",
     "protocol_manifest",
+    "run_evaluation",
     "write_per_sample",
     "write_protocol_inputs",
     "write_result",

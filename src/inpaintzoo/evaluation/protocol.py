@@ -136,6 +136,7 @@ class EvalProtocol:
         num_samples: number of image x mask pairs.
         seed: seed of the pairing.
         bins: hole-ratio bin edges.
+        max_images: use only the first this many image files (``None``: all).
     """
 
     name: str = "smoke"
@@ -256,7 +257,9 @@ class EvalProtocol:
 
 
 def pairs_hash(dataset, batch_size: int = 32) -> str:
-    """SHA-256 over every (name, image bytes, mask bytes) pair, in order."""
+    """SHA-256 over every (name, image bytes, mask bytes) pair, in order (equals
+    ``protocol_manifest(...).pairs_sha256``). ``batch_size`` is unused; items are read one by
+    one."""
     digest = hashlib.sha256()
     for i in range(len(dataset)):
         item = dataset[i]
@@ -304,6 +307,7 @@ def protocol_manifest(protocol: EvalProtocol, dataset=None) -> PairsManifest:
 
 
 def collate(items: list[dict]) -> dict:
+    """Batch dataset items: tensors stacked, anything else (names, indices) as lists."""
     out: dict[str, Any] = {}
     for key in items[0]:
         values = [it[key] for it in items]

@@ -1,4 +1,5 @@
-"""Results files -> leaderboard tables (Markdown, CSV, HTML, terminal) and per-bin plots.
+"""Results files -> leaderboard tables (Markdown, CSV, HTML, terminal), per-bin plots and the
+visual grid of the same samples across methods; published rows join unranked (``reported``).
 
 >>> from inpaintzoo.leaderboard import load_results, write_leaderboard
 >>> results = load_results(["outputs/eval/results_telea.json", "outputs/eval/"])  # doctest: +SKIP

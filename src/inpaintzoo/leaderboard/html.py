@@ -125,7 +125,8 @@ def to_html(
 
     Args:
         table: from :func:`build_table`.
-        plots: metric -> PNG path (e.g. from :func:`plot_bins`), shown in this order.
+        plots: title -> PNG path, shown in this order under "By hole ratio" (the per-metric
+            plots of :func:`plot_bins`; :func:`write_leaderboard` adds the visual grid).
         embed: inline the PNGs as base64 (a self-contained page); else link to them, relative
             to ``relative_to`` when given (the folder the page is written to).
     """

@@ -129,8 +129,9 @@ def load_results(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list
     Args:
         paths: files, or folders (every ``results*.json`` below them, recursively, sorted by
             path: a sweep folder works); a single path is accepted too. The same evaluation
-            found twice (same method, label, protocol hashes, checkpoint hash and numbers) is
-            kept once; equal labels of different runs get the run folder appended.
+            found twice (same method, kind, label, protocol, checkpoint hash, method key and
+            overall numbers) is kept once; equal labels of different runs get what differs
+            between their run folder names appended (e.g. ``[model.stage=1]``).
 
     Raises:
         FileNotFoundError: naming every path that does not exist (or folder without results).

@@ -213,7 +213,8 @@ def build_table(
     Args:
         results: results dicts (schema version 1, e.g. from :func:`load_results`).
         metrics: metric keys, in column order; default: every metric of :data:`METRIC_INFO`
-            that any of our results reports (n/a included), in :data:`METRIC_INFO` order.
+            that any of our results reports (n/a included; the paper rows' when there are
+            none of ours), in :data:`METRIC_INFO` order.
         bins: bin names (``"all"`` = overall); default: our protocol's bins, then ``"all"``.
 
     The best value of each column (max for higher-better metrics, min for lower-better) is

@@ -1,7 +1,9 @@
-"""Evaluation metrics: per-image PSNR/SSIM/L1 (torchmetrics), LPIPS when its backbone weights are
-in the torch cache, confidence intervals, and accumulation binned by hole ratio.
+"""Evaluation metrics: per-image PSNR/SSIM/L1 (torchmetrics definitions, named variants), LPIPS
+and FID when their backbone weights are in the torch hub cache (availability checks that never
+touch the network), 95 % confidence intervals, and accumulation binned by hole ratio
+(:class:`BinnedMetrics`, which the evaluation runner summarises with).
 
-No Lightning/Hydra import here. LPIPS imports its package lazily (only when constructed).
+No Lightning/Hydra import here. LPIPS and FID import their packages lazily (when constructed).
 """
 
 from inpaintzoo.metrics.binned import BinnedMetrics, summarize

@@ -3,7 +3,9 @@
 :class:`BinnedMetrics` is a :class:`torchmetrics.Metric`: every per-image value and hole ratio is
 a ``dist_reduce_fx="cat"`` state, so under DDP ``summary()`` sees the images of all ranks.
 (torchmetrics keeps "cat" states as lists of tensors until they are synced/concatenated; both
-forms are handled.) The summary has the shape of ``metrics`` in the results schema
+forms are handled.) The evaluation runner aggregates with it in one process, built with
+``sync_on_compute=False`` (after DDP training only rank 0 evaluates; a sync would wait for the
+other ranks forever). The summary has the shape of ``metrics`` in the results schema
 (docs/CONTRACTS.md)::
 
     {"overall": {"psnr": {"mean": 25.1, "ci95": 0.4, "n": 24}, ...},
@@ -82,6 +84,7 @@ class BinnedMetrics(Metric):
             if one sees no batch).
         na_reasons: ``{metric: reason}`` for metrics that could not be computed (reported as
             n/a in every block, never updated).
+        **kwargs: :class:`torchmetrics.Metric` options, e.g. ``sync_on_compute=False``.
 
     ``update(values, hole_ratio)``: ``values`` maps each metric name to a ``(B,)`` tensor (e.g.
     :func:`~inpaintzoo.metrics.per_image_metrics`), ``hole_ratio`` is ``(B,)`` (or a

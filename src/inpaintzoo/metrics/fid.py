@@ -15,7 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from inpaintzoo.losses.perceptual import MissingWeightsError, hub_checkpoint_path
+from inpaintzoo.losses.perceptual import MissingWeightsError
+from inpaintzoo.metrics._hub import missing_hub_file_reason
 
 __all__ = ["FID_WEIGHTS_URL", "FIDFeatures", "fid_availability", "fid_from_features"]
 
@@ -32,13 +33,8 @@ def fid_availability() -> tuple[bool, str]:
         from torchmetrics.image.fid import FrechetInceptionDistance  # noqa: F401
     except ImportError:
         return False, "FID needs torch-fidelity (pip install torch-fidelity)"
-    path = hub_checkpoint_path(FID_WEIGHTS_URL)
-    if not path.is_file():
-        return False, (
-            f"FID needs the Inception-v3 weights file {path}, which is not in the torch hub "
-            f"cache; download {FID_WEIGHTS_URL} on a machine with internet access and copy it there"
-        )
-    return True, ""
+    reason = missing_hub_file_reason(FID_WEIGHTS_URL, "FID", "Inception-v3 weights file")
+    return not reason, reason
 
 
 class FIDFeatures(nn.Module):

@@ -1,7 +1,9 @@
 """Per-image PSNR / SSIM / L1 and confidence intervals. Inputs ``(B, C, H, W)`` in ``[0, 1]``.
 
-Every function returns a ``(B,)`` float32 tensor, one value per image (computed in float64
-where the device supports it). Named definitions (``variant``):
+The per-image functions (:func:`psnr`, :func:`ssim`, :func:`l1_percent`, :func:`hole_ratio`)
+return a ``(B,)`` float32 tensor, one value per image (computed in float64 where the device
+supports it); :func:`psnr_batch` returns one scalar per batch and :func:`mean_ci95` a
+``(mean, half_width, n)`` tuple. Named definitions (``variant``):
 
 ``"torchmetrics"`` (default; the leaderboard's standard)
     ``torchmetrics.functional.image`` defaults applied per image: PSNR with ``data_range`` 1

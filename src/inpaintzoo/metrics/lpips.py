@@ -33,6 +33,7 @@ from inpaintzoo.losses.perceptual import (
     exclude_from_state_dict,
     hub_checkpoint_path,
 )
+from inpaintzoo.metrics._hub import missing_hub_file_reason
 
 __all__ = ["LPIPS_NETS", "LPIPSMetric", "lpips_availability", "lpips_backbone_path"]
 
@@ -76,13 +77,8 @@ def lpips_availability(net: str = "alex") -> tuple[bool, str]:
         return False, "the 'lpips' package is not installed (pip install lpips)"
     if not linear.is_file():
         return False, f"the lpips package lacks its linear-layer weights {linear}"
-    backbone = hub_checkpoint_path(url)
-    if not backbone.is_file():
-        return False, (
-            f"LPIPS ({net}) needs the ImageNet backbone file {backbone}, which is not in the "
-            f"torch hub cache; download {url} on a machine with internet access and copy it there"
-        )
-    return True, ""
+    reason = missing_hub_file_reason(url, f"LPIPS ({net})", "ImageNet backbone file")
+    return not reason, reason
 
 
 class LPIPSMetric(nn.Module):
