@@ -75,15 +75,16 @@ def fit(model, batch: dict[str, torch.Tensor], batches: int, callbacks=(), **tra
 
 
 def demo_run_overrides(model: str, run_dir, *extra: str) -> list[str]:
-    """Hydra overrides of a 2-batch ``experiment=demo`` training + evaluation into ``run_dir``
-    (the CLI round trip every method tests), plus the method's ``extra`` overrides."""
+    """Hydra overrides of a 4-batch ``experiment=demo`` training + evaluation into ``run_dir``
+    (the CLI round trip of the contract tests; 4 batches give every phase of a 3-stage paper
+    schedule at least one batch), plus the method's ``extra`` overrides."""
     return [
         "experiment=demo",
         f"model={model}",
         "callbacks=none",
-        "train.max_batches=2",
-        "train.ckpt_every_batches=2",
-        "train.val_every_batches=2",
+        "train.max_batches=4",
+        "train.ckpt_every_batches=4",
+        "train.val_every_batches=4",
         "train.limit_val_batches=1",
         "protocol.num_samples=4",
         "evaluate.batch_size=4",

@@ -16,7 +16,7 @@ from inpaintzoo.blocks import (
     has_spectral_norm,
     init_weights,
     legacy_spectral_norm_keys_to_parametrization,
-    make_norm2d,
+    norm2d,
     spectral_norm,
 )
 
@@ -197,7 +197,7 @@ def test_dilated_res_block_norm_options():
     affine = DilatedResBlock(4, affine=True)
     assert _n_params(affine) == 2 * (9 * 16 + 4) + 2 * (2 * 4)
     with pytest.raises(ValueError, match="unknown norm"):
-        make_norm2d("batch", 4)  # type: ignore[arg-type]
+        norm2d("group", 4)
 
 
 def test_dilated_res_block_gradcheck():

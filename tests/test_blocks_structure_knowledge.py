@@ -12,9 +12,9 @@ import torch
 
 from inpaintzoo.blocks.nonlocal_attention import (
     TF_INSTANCE_NORM_EPS,
-    ConvNormAct,
-    DeconvNormAct,
     PooledNonLocalAttention,
+    tf_conv_norm_act,
+    tf_deconv_norm_act,
 )
 from inpaintzoo.losses.pyramid import (
     PyramidStructureLoss,
@@ -89,18 +89,18 @@ def test_attention_rejects_bad_input():
 
 
 def test_gen_conv_and_deconv_layers():
-    conv = ConvNormAct(3, 8, 4, stride=2)
+    conv = tf_conv_norm_act(3, 8, 4, stride=2)
     assert conv(torch.randn(1, 3, 16, 16)).shape == (1, 8, 8, 8)  # reflect pad int(1.5) = 1
     assert conv.pad.padding == (1, 1, 1, 1)
     assert conv.norm.affine and conv.norm.eps == TF_INSTANCE_NORM_EPS
-    assert ConvNormAct(3, 8, 7)(torch.randn(1, 3, 16, 16)).shape == (1, 8, 16, 16)
-    head = ConvNormAct(8, 3, 1, activation="tanh")
+    assert tf_conv_norm_act(3, 8, 7)(torch.randn(1, 3, 16, 16)).shape == (1, 8, 16, 16)
+    head = tf_conv_norm_act(8, 3, 1, activation="tanh")
     out = head(torch.randn(2, 8, 5, 5) * 10)
     assert out.abs().max() <= 1
-    up = DeconvNormAct(8, 4)
+    up = tf_deconv_norm_act(8, 4)
     assert up(torch.randn(1, 8, 5, 7)).shape == (1, 4, 10, 14)
     with pytest.raises(ValueError, match="unknown activation"):
-        ConvNormAct(3, 8, 3, activation="gelu")
+        tf_conv_norm_act(3, 8, 3, activation="gelu")
 
 
 # ----------------------------------------------------------------------------- pyramid loss
@@ -230,9 +230,12 @@ def test_content_style_loss_formulas_with_a_random_backbone():
     from inpaintzoo.methods.structure_knowledge import ContentStyleLoss
 
     torch.manual_seed(0)
-    loss = ContentStyleLoss(0.1, 250.0, backbone="random", layer_weights={"relu1_1": 0.2})
-    target = torch.rand(2, 3, 16, 16) * 2 - 1
-    pred = torch.rand(2, 3, 16, 16) * 2 - 1
+    # scales 1: the formulas themselves (the official-magnitude factors have their own test)
+    loss = ContentStyleLoss(
+        0.1, 250.0, "random", layer_weights={"relu1_1": 0.2}, content_scale=1, style_scale=1
+    )
+    target = torch.rand(2, 3, 16, 16)
+    pred = torch.rand(2, 3, 16, 16)
     zero = loss([target.clone()], target)
     assert float(zero["content"]) == 0.0 and float(zero["style"]) == 0.0
     out = loss([pred, pred], target)
@@ -242,5 +245,5 @@ def test_content_style_loss_formulas_with_a_random_backbone():
     style = 0.2 * ((gram_matrix(fp) - gram_matrix(ft)) ** 2).sum() / fp.numel()
     assert float(out["content"]) == pytest.approx(2 * float(content), rel=1e-4)
     assert float(out["style"]) == pytest.approx(2 * float(style), rel=1e-4)
-    style_only = ContentStyleLoss(0.0, 1.0, "random", {"relu1_1": 0.2})([pred], target)
+    style_only = ContentStyleLoss(0.0, 1.0, "random", {"relu1_1": 0.2}, 1, 1)([pred], target)
     assert float(style_only["content"]) == 0.0

@@ -59,28 +59,16 @@ def test_every_experiment_composes(experiment, tmp_path):
     from omegaconf import OmegaConf
 
     OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
+    assert cfg.model.canny_sigma == 2.0  # the recipe's, at 256 px
+    assert cfg.model.structure_scale == 0.5  # 64 px experiments scale it
     if experiment != "celeba64":
-        assert cfg.model.variant == "tiny"
-        assert cfg.model.perceptual_weight == 0 and cfg.model.style_weight == 0
-        assert cfg.model.canny_sigma == 1.0
+        assert cfg.model.variant == "tiny" and cfg.model.perceptual_backbone == "off"
 
 
-def test_model_yaml_matches_python_defaults():
-    """conf/model/edgeconnect.yaml is the paper recipe: the same defaults as the class."""
-    import inspect
-
-    from inpaintzoo.methods.edgeconnect import EdgeConnect
-
-    cfg = compose_cfg("train", ["run_dir=/tmp/x"])
-    signature = inspect.signature(EdgeConnect.__init__).parameters
-    for key, value in cfg.model.items():
-        if key in ("name", "canny_sigma") or key not in signature:
-            continue
-        default = signature[key].default
-        expected = list(default) if isinstance(default, tuple) else default
-        got = list(value) if hasattr(value, "__len__") and not isinstance(value, str) else value
-        assert got == expected, key
-    assert cfg.model.canny_sigma == 2.0  # 256 px default
+def test_default_edgeconnect_run_trains_the_paper_schedule(tmp_path):
+    """The default is the whole schedule (not stage 3 on an untrained G1)."""
+    cfg = compose_cfg("train", ["experiment=celeba64", f"run_dir={tmp_path}"])
+    assert cfg.model.schedule == "paper" and cfg.model.stage is None
 
 
 def test_unknown_config_key_is_a_clear_error(tmp_path):
@@ -162,9 +150,9 @@ def test_resume_false_starts_over(trained_run, tmp_path):
     shutil.copytree(run_dir, copy)
     cfg = compose_cfg(
         "train",
-        [*FAST, f"run_dir={copy}", "train.max_batches=2", "resume=false", "evaluate.enabled=false"],
+        [*FAST, f"run_dir={copy}", "train.max_batches=3", "resume=false", "evaluate.enabled=false"],
     )
-    assert run_train(cfg)["batches"] == 2
+    assert run_train(cfg)["batches"] == 3
 
 
 def test_init_from_loads_generators(trained_run, tmp_path):

@@ -65,15 +65,16 @@ def build_model(stage: int, adversarial_weight: float = 0.1):
     from inpaintzoo import zoo
 
     pl.seed_everything(0, workers=True)
-    return zoo.create_model(
+    model = zoo.create_model(
         "edgeconnect",
         variant="tiny",
         stage=stage,
         canny_sigma=1.0,
-        perceptual_weight=0.0,  # no VGG weights offline (DESIGN: tiny configs say so)
-        style_weight=0.0,
+        perceptual_backbone="off",  # no VGG weights offline (DESIGN: tiny configs say so)
         adversarial_weight=adversarial_weight,
     )
+    model.trained_batches = {"edge_generator": 1}  # stage 3 runs on G1, as init_from gives it
+    return model
 
 
 def fit(model, batch_size: int, **trainer_kwargs) -> pl.Trainer:

@@ -53,6 +53,7 @@ def _train_cmd(root: Path) -> list[str]:
     return [
         str(exe),
         "experiment=demo",
+        "model.stage=2",  # G2 and D2 step every batch
         "callbacks=none",
         "logger=none",
         f"train.max_batches={MAX_BATCHES}",
@@ -70,7 +71,7 @@ def test_kill_minus_9_then_rerun_resumes(tmp_path):
     """SIGKILL after the first periodic checkpoint; the same command resumes from it."""
     cmd = _train_cmd(tmp_path)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    last = tmp_path / "demo" / "edgeconnect" / "checkpoints" / "last.ckpt"
+    last = tmp_path / "demo" / "edgeconnect_stage2" / "checkpoints" / "last.ckpt"
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.time() + 240
     while not last.exists() and proc.poll() is None and time.time() < deadline:
@@ -88,7 +89,7 @@ def test_kill_minus_9_then_rerun_resumes(tmp_path):
     assert f"(batch {at_kill} of {MAX_BATCHES})" in text  # resumed where the checkpoint was
     final = torch.load(last, map_location="cpu", weights_only=True)
     assert final["inpaintzoo"]["batches_seen"] == MAX_BATCHES
-    # stage 3 steps D2 and G2 per batch; the counter continued from the checkpoint (a restart
+    # stage 2 steps D2 and G2 per batch; the counter continued from the checkpoint (a restart
     # from scratch would give the same count, so check Adam's own step counter too)
     assert final["global_step"] == 2 * MAX_BATCHES
     assert float(final["optimizer_states"][2]["state"][0]["step"]) == MAX_BATCHES

@@ -85,11 +85,105 @@ def test_adversarial_unknown_kind_lists_kinds():
 
 def test_adversarial_gradient_and_half_inputs():
     logits = torch.randn(2, 1, 4, 4, requires_grad=True)
+    real = torch.randn(2, 1, 4, 4)
     for kind in ADVERSARIAL_KINDS:
-        loss = AdversarialLoss(kind)(logits, True, for_discriminator=False)
+        loss = AdversarialLoss(kind).generator_loss(logits, real_out=real)
         (grad,) = torch.autograd.grad(loss, logits)
         assert torch.isfinite(grad).all() and grad.abs().sum() > 0
-        assert AdversarialLoss(kind)(logits.detach().half(), False).dtype == torch.float32
+        d_loss = AdversarialLoss(kind, gp_weight=0).discriminator_loss(
+            real.half(), logits.detach().half()
+        )
+        assert d_loss.dtype == torch.float32
+
+
+def test_lsgan_sigmoid_is_edgeconnects_official_lsgan():
+    """EdgeConnect's discriminator ends in a sigmoid for every kind but hinge, so its lsgan is
+    MSE(sigmoid(x), label); ``lsgan`` (StructureFlow: no sigmoid) is MSE(x, label)."""
+    x = torch.tensor([[2.0, -1.0, 0.5]])
+    official = AdversarialLoss("lsgan_sigmoid")
+    raw = AdversarialLoss("lsgan")
+    assert official(x, True).item() == pytest.approx(((torch.sigmoid(x) - 1) ** 2).mean().item())
+    assert raw(x, True).item() == pytest.approx(((x - 1) ** 2).mean().item())
+    assert official(x, False).item() == pytest.approx((torch.sigmoid(x) ** 2).mean().item())
+    assert official(x, True).item() != pytest.approx(raw(x, True).item())
+
+
+def test_discriminator_and_generator_loss_values():
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.5])
+    hinge = AdversarialLoss("hinge")
+    assert hinge.discriminator_loss(real, fake).item() == pytest.approx(0.25 + 0.75)
+    assert hinge.generator_loss(fake).item() == pytest.approx(0.75)
+    wgan = AdversarialLoss("wgan_gp", gp_weight=0)
+    assert wgan.discriminator_loss(real, fake).item() == pytest.approx(-0.75 - 1.25)
+    assert wgan.generator_loss(fake).item() == pytest.approx(0.75)
+    ra = AdversarialLoss("ralsgan")
+    # D: ((r - mean f - 1)^2 + (f - mean r + 1)^2) / 2 with mean f = -0.75, mean r = 1.25
+    d = 0.5 * (((real + 0.75 - 1) ** 2).mean() + ((fake - 1.25 + 1) ** 2).mean())
+    g = 0.5 * (((real + 0.75 + 1) ** 2).mean() + ((fake - 1.25 - 1) ** 2).mean())
+    assert ra.discriminator_loss(real, fake).item() == pytest.approx(d.item())
+    assert ra.generator_loss(fake, real_out=real).item() == pytest.approx(g.item())
+    with pytest.raises(ValueError, match="real_out"):
+        ra.generator_loss(fake)
+    # multi-scale outputs: the mean over scales; (logits, features) tuples: the logits
+    ns = AdversarialLoss("nsgan")
+    scales = [torch.zeros(1, 1, 2, 2), torch.full((1, 1, 1, 1), 3.0)]
+    expected = (ns(scales[0], True) + ns(scales[1], True)) / 2
+    assert ns.generator_loss(scales).item() == pytest.approx(expected.item())
+    assert ns.generator_loss((scales[1], ["features"])).item() == pytest.approx(
+        ns(scales[1], True).item()
+    )
+
+
+def test_masked_gradient_penalty_on_a_hand_computed_case():
+    """A linear critic D(x) = sum(2 x) has gradient 2 everywhere: unmasked, the norm over a 2x2
+    image is 4 (GP 9); masked to one hole pixel it is 2 (GP 1), whatever the interpolation."""
+    from inpaintzoo.losses import gradient_penalty
+
+    def critic(x):
+        return (2.0 * x).sum(dim=(1, 2, 3))
+
+    real, fake = torch.rand(3, 1, 2, 2), torch.rand(3, 1, 2, 2)
+    mask = torch.zeros(3, 1, 2, 2)
+    mask[..., 0, 0] = 1
+    assert gradient_penalty(critic, real, fake).item() == pytest.approx(9.0)
+    assert gradient_penalty(critic, real, fake, mask).item() == pytest.approx(1.0)
+    loss = AdversarialLoss("wgan_gp", gp_weight=10.0)
+    d = loss.discriminator_loss(
+        critic(real), critic(fake), critic=critic, real=real, fake=fake, mask=mask
+    )
+    expected = critic(fake).mean() - critic(real).mean() + 10.0
+    assert d.item() == pytest.approx(expected.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="critic"):
+        loss.discriminator_loss(critic(real), critic(fake))
+
+
+def test_pconv_family_terms_on_known_inputs():
+    """A stub extractor returning {a: x, b: 2x}: hand-computed L1 of features and Grams, on the
+    output (1) and on the composite (0.5 with a mask of 0.5) against the target (0)."""
+    from inpaintzoo.losses import PConvLoss, total_variation
+
+    out = torch.full((1, 2, 2, 2), 1.0)
+    gt = torch.zeros(1, 2, 2, 2)
+    mask = torch.full((1, 1, 2, 2), 0.5)
+    loss = PConvLoss(extractor=lambda x: {"a": x, "b": 2 * x})
+    terms = loss(out, gt, mask)
+    assert terms["hole"].item() == pytest.approx(0.5) and terms["valid"].item() == pytest.approx(
+        0.5
+    )
+    # perceptual: layer a: 1 + 0.5, layer b: 2 + 1 -> 4.5
+    assert terms["perceptual"].item() == pytest.approx(4.5)
+    # Gram of a constant c map with C=2, H*W=4: every entry c^2 * 4 / (2*4) = c^2 / 2
+    # layer a: 0.5 + 0.125; layer b (2c): 2 + 0.5 -> 3.125
+    assert terms["style"].item() == pytest.approx(3.125)
+    assert terms["tv"].item() == 0.0  # a constant composite
+    assert set(PConvLoss(terms=("hole", "valid"))(out, gt, mask)) == {"hole", "valid"}
+    step = torch.zeros(1, 1, 4, 4)
+    step[..., 2:] = 1.0
+    region = torch.zeros(1, 1, 4, 4)
+    region[..., :, 1:3] = 1  # only the pairs (1, 2) inside: all differ by 1
+    assert total_variation(step, region).item() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="unknown PConv loss terms"):
+        PConvLoss(terms=("hole", "gan"))
 
 
 # --------------------------------------------------------------------------- reconstruction
@@ -179,7 +273,7 @@ def test_missing_weights_error_names_the_file(hub_dir):
     message = str(info.value)
     assert str(expected) in message
     assert "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth" in message
-    assert "perceptual weight 0" in message and "random" in message
+    assert "perceptual_backbone=off" in message and "perceptual_backbone=random" in message
     assert isinstance(info.value, RuntimeError)
     with pytest.raises(MissingWeightsError):
         VGGLoss(0.1, 250.0)  # default weights="imagenet"

@@ -1,4 +1,5 @@
-"""StructureFlow: nets (counts, layer fingerprint, shapes), losses, stages, learning, I/O."""
+"""StructureFlow's own facts: nets (component counts, layer fingerprint, shapes), losses, stages,
+the structure generator learning its RTV target. Generic behaviour is in tests/test_contract.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import demo_run_overrides, embedded_batch, fit, hole_psnr
+from helpers import embedded_batch, fit, hole_psnr
 from inpaintzoo import zoo
 from inpaintzoo.blocks.conv import has_spectral_norm
 from inpaintzoo.methods.structureflow import StructureFlow, _l1_pm1, sampling_correctness_loss
@@ -44,10 +45,6 @@ def test_full_parameter_counts_match_official(full_meta):
     assert flow_column == 32_888_256  # spec section 7
     assert count(gt) - flow_column == 23_585_219
     assert count(full_meta["structure_discriminator"].scales[0]) == 598_272
-    assert zoo.get_model_info("structureflow").official_params == {
-        "structure_generator": 36_057_411,
-        "texture_generator": 56_473_475,
-    }
 
 
 def fingerprint(module: nn.Module) -> list[tuple]:
@@ -230,9 +227,11 @@ def test_l1_on_the_official_scale():
 
 # ---------------------------------------------------------------------------------- method
 def tiny(**kwargs) -> StructureFlow:
-    kwargs.setdefault("perceptual_weight", 0.0)
-    kwargs.setdefault("style_weight", 0.0)
-    return zoo.create_model("structureflow", variant="tiny", **kwargs)
+    kwargs.setdefault("perceptual_backbone", "off")
+    model = zoo.create_model("structureflow", variant="tiny", **kwargs)
+    if kwargs.get("stage") == 3:  # as init_from of a run that trained G_s gives
+        model.trained_batches = {"structure_generator": 1}
+    return model
 
 
 @pytest.fixture(scope="module")
@@ -277,34 +276,16 @@ def test_stage_schedule_in_batches(batch):
     fit(model, batch, 4)
     assert seen == [(1, 1.0), (2, 1.0), (3, pytest.approx(10.0)), (3, pytest.approx(10.0))]
     assert model.schedule_batches() == 3
-    with pytest.raises(ValueError, match="unknown StructureFlow stage"):
+    with pytest.raises(ValueError, match="unknown structureflow stage"):
         tiny(stage=4)
     with pytest.raises(ValueError, match="bad schedule entry"):
         tiny(schedule=[{"stage": 1, "batches": 1, "steps": 3}])
 
 
-def test_texture_generator_learns_on_a_fixed_batch(batch):
-    """Stage 2 (GT structure images): hole PSNR of the composite rises by at least 4 dB in 20
-    batches (measured 8.2 -> 15.1 dB)."""
-    torch.manual_seed(0)
-    model = tiny(stage=2, lr=1e-3)
-
-    def score():
-        model.eval()
-        with torch.no_grad():
-            out = model.inpaint(batch["image"], batch["mask"], structure=batch["smooth"])
-        model.train()
-        return hole_psnr(out["composite"], batch["image"], batch["mask"])
-
-    before = score()
-    fit(model, batch, 20)
-    after = score()
-    assert after > before + 4.0, (before, after)
-
-
 def test_structure_generator_learns_on_a_fixed_batch(batch):
     """Stage 1: hole PSNR of G_s's structure image against the RTV image rises by >= 3 dB in
-    20 batches at lr 3e-3 (measured 6.4 -> 11.0 dB; at 1e-3 it needs ~30 batches)."""
+    20 batches at lr 3e-3 (measured 6.4 -> 11.0 dB; at 1e-3 it needs ~30 batches). Not the
+    recipe's 1e-4, to keep the test short; the contract test's learning check runs the recipe."""
     torch.manual_seed(0)
     model = tiny(stage=1, lr=3e-3)
     image, mask, smooth = batch["image"], batch["mask"], batch["smooth"]
@@ -325,7 +306,8 @@ def test_vgg_terms_follow_the_weights_rule(batch):
     fit(off, batch, 1)
     assert off._vgg_holder == [] and off.vgg_loss is None
     notes = " ".join(off.run_notes())
-    assert "sampling correctness" in notes and "tiny variant" in notes
+    assert "sampling-correctness loss (correctness_weight=0.25) not applied" in notes
+    assert "tiny variant" in notes
     on = tiny(stage=3, perceptual_weight=0.1, style_weight=250.0, perceptual_backbone="random")
     logs = on.training_batch_logs = {}
     orig = on.training_batch
@@ -344,31 +326,6 @@ def test_vgg_terms_follow_the_weights_rule(batch):
     assert "randomly initialised" in " ".join(on.run_notes())
 
 
-def test_checkpoint_round_trip_and_odd_size_prediction(batch, tmp_path):
-    from inpaintzoo.predictor import Predictor
-
-    model = tiny(stage=2)
-    trainer = fit(model, batch, 1)
-    path = tmp_path / "sf.ckpt"
-    trainer.save_checkpoint(path)
-    loaded = zoo.load_checkpoint(path, expected="structureflow")
-    model.eval()
-    image, mask = batch["image"][:2], batch["mask"][:2]
-    a = model.inpaint(image, mask)
-    b = loaded.inpaint(image, mask)
-    assert torch.equal(a["composite"], b["composite"]) and torch.equal(a["flow"], b["flow"])
-    assert loaded.batches_seen == 1 and loaded.hparams.size_multiple == 16
-
-    torch.manual_seed(1)
-    odd = torch.rand(1, 3, 70, 90)
-    odd_mask = torch.zeros(1, 1, 70, 90)
-    odd_mask[..., 20:45, 30:60] = 1
-    out = Predictor(loaded, device="cpu")(odd, odd_mask)
-    assert out["composite"].shape == odd.shape
-    known = (odd_mask == 0).expand_as(odd)
-    assert torch.equal(out["composite"][known], odd[known])
-
-
 def test_inference_extras_and_eval_logs(batch):
     model = tiny(stage=2).eval()
     extras = model.inference_extras(batch)
@@ -381,52 +338,9 @@ def test_inference_extras_and_eval_logs(batch):
     assert tiny(stage=3).inference_extras(batch) == {}
 
 
-def test_cli_demo_train_and_evaluate(tmp_path):
-    from inpaintzoo.cli.train import run_train
-    from test_cli import compose_cfg
-
-    cfg = compose_cfg(
-        "train",
-        demo_run_overrides(
-            "structureflow",
-            tmp_path,
-            "data.batch_size=2",
-            "data.eval_batch_size=2",
-            "data.train.samples_per_epoch=8",
-            "data.val.samples_per_epoch=2",
-        ),
-    )
-    assert cfg.model.variant == "tiny" and cfg.model.perceptual_weight == 0
-    summary = run_train(cfg)
-    assert summary["batches"] == 2
-    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
-    model = zoo.load_checkpoint(tmp_path / "checkpoints" / "last.ckpt", expected="structureflow")
-    assert model.variant == "tiny"
-
-
-def test_model_yaml_keys_are_constructor_arguments():
-    import inspect
-
-    from test_cli import compose_cfg
-
-    cfg = compose_cfg("train", ["model=structureflow", "run_dir=/tmp/x"])
-    params = inspect.signature(StructureFlow.__init__).parameters
-    for key, value in cfg.model.items():
-        if key == "name":
-            continue
-        assert key in params or key in (
-            "weight_decay", "grad_clip", "scheduler", "max_nonfinite", "sample_every_batches"
-        ), key  # fmt: skip
-        if key in params and key != "variant":
-            default = params[key].default
-            expected = list(default) if isinstance(default, tuple) else default
-            got = list(value) if hasattr(value, "__len__") and not isinstance(value, str) else value
-            assert got == expected, key
-    model = zoo.create_model(
-        "structureflow", variant="tiny",
-        **{k: v for k, v in cfg.model.items() if k not in ("name", "variant")},
-    )  # fmt: skip
-    assert model.weights["correctness"] == 0.25 and model.betas == (0.0, 0.999)
+def test_rtv_sigma_scales_with_the_image_size():
+    assert tiny().rtv_params["sigma"] == 3.0  # the official call at 256 px
+    assert tiny(structure_scale=0.5).rtv_params["sigma"] == 1.5
 
 
 @pytest.mark.slow

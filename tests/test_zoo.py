@@ -62,7 +62,7 @@ def test_checkpoint_round_trip_weights_only(tmp_path):
     assert raw["hyper_parameters"]["method"] == "edgeconnect"
     assert raw["hyper_parameters"]["size_multiple"] == 4
     loaded = zoo.load_checkpoint(path, expected="edgeconnect")
-    assert loaded.stage == 2 and loaded.canny_sigma == 1.5 and loaded.variant == "tiny"
+    assert loaded.fixed_stage == 2 and loaded.canny_sigma == 1.5 and loaded.variant == "tiny"
     for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(a, b), k
 

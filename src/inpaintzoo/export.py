@@ -32,6 +32,8 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.utils._pytree import tree_flatten, tree_unflatten, treespec_dumps, treespec_loads
 
+from inpaintzoo.utils.hparams import split_hparams
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -47,7 +49,6 @@ __all__ = [
 
 #: the manifest written next to the ONNX graphs
 MANIFEST = "inpaintzoo_onnx.json"
-_META_KEYS = ("method", "size_multiple", "min_size", "value_range")
 
 
 def onnxruntime_available() -> bool:
@@ -76,8 +77,7 @@ def _method_hparams(model: nn.Module) -> tuple[str, str, dict[str, Any]]:
     method = hparams.get("method") or getattr(model, "method_name", None)
     if not method or method == "base":
         raise ValueError(f"{type(model).__name__} is not a registered inpaintzoo method")
-    kwargs = {k: v for k, v in hparams.items() if k not in _META_KEYS}
-    variant = kwargs.pop("variant", getattr(model, "variant", "full"))
+    variant, kwargs = split_hparams(hparams, default_variant=getattr(model, "variant", "full"))
     return str(method), str(variant), kwargs
 
 
@@ -237,9 +237,15 @@ def export_onnx(
     onnx = _require("onnx")
     from inpaintzoo.utils.io import atomic_write_text
 
+    method, variant, kwargs = _method_hparams(model)
+    reason = getattr(getattr(model, "contract", None), "onnx", None)
+    if reason:
+        raise RuntimeError(
+            f"{method} does not export to ONNX: {reason}. Its safetensors export works "
+            "(inpaintzoo-export ... 'formats=[safetensors]')"
+        )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    method, variant, kwargs = _method_hparams(model)
     names = _inference_nets(model, nets)
     clone = _fresh_copy(model)
     examples = net_example_inputs(clone, size=size, nets=names)

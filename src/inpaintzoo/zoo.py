@@ -1,27 +1,37 @@
 """The model registry: names are the API (configs, CLI, results files and docs all use them).
 
 >>> from inpaintzoo import zoo
->>> "edgeconnect" in zoo.list_models()
+>>> "edgeconnect" in zoo.list_models(kind="learned")
 True
 >>> model = zoo.create_model("edgeconnect", variant="tiny")  # a LightningModule
 >>> model.num_parameters() > 0
 True
 
-``create_model(name, variant="full"|"tiny", **overrides)`` returns the method's LightningModule
+Registration is timm-style and lives next to each implementation: a learned method is a class
+decorated with :func:`~inpaintzoo.methods.contract.register_method` in its own module of
+``inpaintzoo.methods`` (its ``contract`` declares name, networks, official counts, sizes,
+stages, ...); a classical baseline calls :func:`register_model` in ``inpaintzoo.baselines``.
+This module only imports those packages' modules on first use: adding a method never edits it.
+
+``create_model(name, variant="full"|"tiny", **options)`` returns the method's LightningModule
 (its networks are attributes, e.g. ``model.inpaint_generator``) or, for classical methods, a
 callable inpainter. ``load_checkpoint(path)`` restores a trained module for inference with
 ``torch.load(weights_only=True)``: a checkpoint that carries code is refused.
+``load_official(name, path)`` imports the authors' released weights.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import importlib
+import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from inpaintzoo.utils.hparams import split_hparams
 
 __all__ = [
     "ModelInfo",
@@ -29,8 +39,12 @@ __all__ = [
     "get_model_info",
     "list_models",
     "load_checkpoint",
+    "load_official",
     "register_model",
 ]
+
+#: packages whose modules register models when imported
+REGISTERING_PACKAGES: tuple[str, ...] = ("inpaintzoo.methods", "inpaintzoo.baselines")
 
 
 @dataclass(frozen=True)
@@ -38,7 +52,7 @@ class ModelInfo:
     """Registry entry: where the implementation lives and what it is."""
 
     name: str
-    target: str  # "module.path:ClassName"
+    target: str  # "module.path:ClassName" (or a factory)
     kind: str  # "learned" | "classical"
     paper: str = ""
     official_repo: str = ""
@@ -51,91 +65,47 @@ class ModelInfo:
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
+_discovered = False
 
 
 def register_model(info: ModelInfo) -> ModelInfo:
-    if info.name in _REGISTRY:
+    """Register a (classical) model; learned methods use ``register_method``."""
+    existing = _REGISTRY.get(info.name)
+    if existing is not None and existing != info:
         raise ValueError(f"model {info.name!r} is already registered")
     _REGISTRY[info.name] = info
     return info
 
 
-register_model(
-    ModelInfo(
-        name="edgeconnect",
-        target="inpaintzoo.methods.edgeconnect:EdgeConnect",
-        kind="learned",
-        paper="Nazeri et al., EdgeConnect: Structure Guided Image Inpainting using Edge "
-        "Prediction, ICCV Workshops 2019",
-        official_repo="knazeri/edge-connect",
-        official_params={"edge_generator": 10_761_089, "inpaint_generator": 10_774_595},
-    )
-)
-register_model(
-    ModelInfo(
-        name="ctsdg",
-        target="inpaintzoo.methods.ctsdg:CTSDG",
-        kind="learned",
-        paper="Guo, Yang, Huang, Image Inpainting via Conditional Texture and Structure Dual "
-        "Generation, ICCV 2021",
-        official_repo="Xiefan-Guo/CTSDG",
-        official_params={"generator": 52_147_789, "discriminator": 5_531_729},
-    )
-)
-register_model(
-    ModelInfo(
-        name="structure_knowledge",
-        target="inpaintzoo.methods.structure_knowledge:StructureKnowledge",
-        kind="learned",
-        paper="Yang, Qi, Shi, Learning to Incorporate Structure Knowledge for Image Inpainting, "
-        "AAAI 2020",
-        official_repo="YoungGod/sturcture-inpainting (sic; TensorFlow 1.15)",
-        official_params={"generator": 15_089_000, "discriminator": 2_764_737},
-    )
-)
-register_model(
-    ModelInfo(
-        name="structureflow",
-        target="inpaintzoo.methods.structureflow:StructureFlow",
-        kind="learned",
-        paper="Ren et al., StructureFlow: Image Inpainting via Structure-aware Appearance Flow, "
-        "ICCV 2019",
-        official_repo="RenYurui/StructureFlow",
-        official_params={"structure_generator": 36_057_411, "texture_generator": 56_473_475},
-    )
-)
-register_model(
-    ModelInfo(
-        name="telea",
-        target="inpaintzoo.baselines:OpenCVInpainter",
-        kind="classical",
-        paper="Telea, An Image Inpainting Technique Based on the Fast Marching Method, 2004",
-        kwargs={"method": "telea"},
-    )
-)
-register_model(
-    ModelInfo(
-        name="navier_stokes",
-        target="inpaintzoo.baselines:OpenCVInpainter",
-        kind="classical",
-        paper="Bertalmio et al., Navier-Stokes, Fluid Dynamics, and Image and Video Inpainting, "
-        "CVPR 2001",
-        kwargs={"method": "navier_stokes"},
-    )
-)
-register_model(
-    ModelInfo(
-        name="patchmatch",
-        target="inpaintzoo.baselines:PatchMatchInpainter",
-        kind="classical",
-        paper="Barnes et al., PatchMatch: A Randomized Correspondence Algorithm for Structural "
-        "Image Editing, SIGGRAPH 2009 (completion after Wexler et al., 2007)",
-    )
-)
+def _discover() -> None:
+    """Import every module of :data:`REGISTERING_PACKAGES` once (each registers itself)."""
+    global _discovered
+    if _discovered:
+        return
+    from inpaintzoo.methods.contract import registered_methods
+
+    for package_name in REGISTERING_PACKAGES:
+        package = importlib.import_module(package_name)
+        for module in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"{package_name}.{module.name}")
+    for name, cls in registered_methods().items():
+        c = cls.contract
+        register_model(
+            ModelInfo(
+                name=name,
+                target=f"{cls.__module__}:{cls.__qualname__}",
+                kind="learned",
+                paper=c.paper,
+                official_repo=c.official_repo,
+                official_params=dict(c.official_params),
+            )
+        )
+    _discovered = True
 
 
 def list_models(pattern: str = "*", kind: str | None = None) -> list[str]:
-    """Registered names matching a glob ``pattern`` (and ``kind``), sorted."""
+    """Registered names matching a glob ``pattern`` (and ``kind``: learned | classical)."""
+    _discover()
     return sorted(
         name
         for name, info in _REGISTRY.items()
@@ -144,6 +114,7 @@ def list_models(pattern: str = "*", kind: str | None = None) -> list[str]:
 
 
 def get_model_info(name: str) -> ModelInfo:
+    _discover()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -152,16 +123,26 @@ def get_model_info(name: str) -> ModelInfo:
         ) from None
 
 
-def create_model(name: str, variant: str = "full", **overrides: Any):
-    """Build a registered method: its LightningModule (learned) or inpainter (classical)."""
+def get_method_class(name: str):
+    """The LightningModule class of a learned method (its ``contract`` is the declaration)."""
+    info = get_model_info(name)
+    if info.kind != "learned":
+        raise ValueError(f"{name!r} is a {info.kind} model, not a learned method")
+    return info.load_class()
+
+
+def create_model(name: str, variant: str = "full", **options: Any):
+    """Build a registered method: its LightningModule (learned) or inpainter (classical).
+
+    Raises:
+        ValueError: unknown name, unknown variant, or an option the method does not have
+            (the message names it and the valid ones).
+    """
     info = get_model_info(name)
     cls = info.load_class()
     if info.kind == "classical":
-        return cls(**{**info.kwargs, **overrides})
-    return cls(variant=variant, **{**info.kwargs, **overrides})
-
-
-_META_KEYS = ("method", "size_multiple", "min_size", "value_range")
+        return cls(**{**info.kwargs, **options})
+    return cls(variant=variant, **{**info.kwargs, **options})
 
 
 def load_checkpoint(
@@ -197,10 +178,17 @@ def load_checkpoint(
         raise ValueError(f"{path} is not an inpaintzoo checkpoint (no method name stored)")
     if expected is not None and method != expected:
         raise ValueError(f"{path} is a {method!r} checkpoint, but {expected!r} was requested")
-    kwargs = {k: v for k, v in hparams.items() if k not in _META_KEYS}
-    variant = kwargs.pop("variant", "full")
+    variant, kwargs = split_hparams(hparams)
     model = create_model(method, variant=variant, **kwargs)
     model.load_state_dict(ckpt["state_dict"])
     model.on_load_checkpoint(ckpt)
     model.eval()
     return model
+
+
+def load_official(name: str, path: str | Path):
+    """The method ``name`` with the authors' released weights from ``path`` (as they publish
+    them), in eval mode. See :mod:`inpaintzoo.official`."""
+    from inpaintzoo.official import load_official as _load_official
+
+    return _load_official(name, path)

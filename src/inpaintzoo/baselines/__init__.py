@@ -62,3 +62,29 @@ def create_baseline(name: str, **kwargs: Any) -> ClassicalInpainter:
         choices = ", ".join(sorted(CLASSICAL_METHODS))
         raise ValueError(f"unknown classical baseline {name!r}; available: {choices}")
     return CLASSICAL_METHODS[name](**kwargs)
+
+
+def _register() -> None:
+    """Register the baselines in the zoo (zoo.list_models(kind="classical"))."""
+    from inpaintzoo.zoo import ModelInfo, register_model
+
+    papers = {
+        "telea": "Telea, An Image Inpainting Technique Based on the Fast Marching Method, 2004",
+        "navier_stokes": "Bertalmio et al., Navier-Stokes, Fluid Dynamics, and Image and Video "
+        "Inpainting, CVPR 2001",
+        "patchmatch": "Barnes et al., PatchMatch: A Randomized Correspondence Algorithm for "
+        "Structural Image Editing, SIGGRAPH 2009 (completion after Wexler et al., 2007)",
+    }
+    for name, paper in papers.items():
+        register_model(
+            ModelInfo(
+                name=name,
+                target="inpaintzoo.baselines:create_baseline",
+                kind="classical",
+                paper=paper,
+                kwargs={"name": name},
+            )
+        )
+
+
+_register()

@@ -15,21 +15,25 @@ from inpaintzoo.blocks.discriminators import PatchDiscriminator
 from inpaintzoo.blocks.flow import GaussianSampler, flow_warp, gaussian_sample
 from inpaintzoo.blocks.fusion import BiGFF
 from inpaintzoo.blocks.init import init_weights
-from inpaintzoo.blocks.nonlocal_attention import (
+from inpaintzoo.blocks.layers import (
+    ChannelLayerNorm,
     ConvNormAct,
-    DeconvNormAct,
-    PooledNonLocalAttention,
+    GatedConv2d,
+    activation,
+    norm2d,
 )
+from inpaintzoo.blocks.nonlocal_attention import PooledNonLocalAttention
 from inpaintzoo.blocks.partial_conv import PartialConv2d, PartialConvBlock
-from inpaintzoo.blocks.residual import DilatedResBlock, make_norm2d
+from inpaintzoo.blocks.residual import DilatedResBlock
 
 __all__ = [
     "CFA",
     "MSFA",
     "BiGFF",
+    "ChannelLayerNorm",
     "ConvNormAct",
-    "DeconvNormAct",
     "DilatedResBlock",
+    "GatedConv2d",
     "GaussianSampler",
     "PartialConv2d",
     "PartialConvBlock",
@@ -41,8 +45,9 @@ __all__ = [
     "flow_warp",
     "gaussian_sample",
     "has_spectral_norm",
+    "activation",
     "init_weights",
     "legacy_spectral_norm_keys_to_parametrization",
-    "make_norm2d",
+    "norm2d",
     "spectral_norm",
 ]

@@ -5,131 +5,104 @@ The attention block of "Learning to Incorporate Structure Knowledge for Image In
 from ``specs/structure_knowledge.md`` §3). A self-attention (SAGAN / non-local means style) layer
 made affordable at high resolution by working at half resolution and pooling the keys/values:
 
-1. ``d = ConvNormAct(C -> C, k4, s2, ReLU)``: reflect pad 1, conv, affine instance norm, ReLU;
+1. ``d = gen_conv(C -> C, k4, s2, ReLU)``: reflect pad 1, conv, affine instance norm, ReLU;
    ``(B, C, H, W) -> (B, C, H/2, W/2)``.
 2. 1x1 convs (bias) to ``C' = C // reduction`` channels: ``f`` (keys) and ``h`` (values) are then
    max-pooled 2x2 (``H/4``); ``g`` (queries) is not.
 3. ``beta = softmax_keys(g_flat @ f_flat^T)``: ``(B, H/2 * W/2, H/4 * W/4)``, no scaling.
 4. ``o = beta @ h_flat`` reshaped to ``(B, C', H/2, W/2)``, then
-   ``DeconvNormAct(C' -> C, k4, s2, ReLU)`` back to ``(B, C, H, W)``.
+   ``gen_deconv(C' -> C, k4, s2, ReLU)`` back to ``(B, C, H, W)``.
 5. ``out = gamma * o + x`` with a learnable scalar ``gamma`` initialised to 0: at
    initialisation the block is the identity.
 
 The mask is not used (the official block attends over the whole feature map).
 
-:class:`ConvNormAct` and :class:`DeconvNormAct` are the official ``gen_conv`` / ``gen_deconv``
-(reflect padding ``int(dilation * (k - 1) / 2)``, conv with bias, instance norm with learnable
-scale and shift, activation) and are reused by the structure-knowledge generator.
+:func:`tf_conv_norm_act` and :func:`tf_deconv_norm_act` are the official ``gen_conv`` /
+``gen_deconv`` (reflect padding ``int(dilation * (k - 1) / 2)``, conv with bias, instance norm
+with learnable scale and shift, activation) built with the zoo's one conv-norm-activation
+factory, and are reused by the structure-knowledge generator.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ConvNormAct", "DeconvNormAct", "PooledNonLocalAttention", "TF_INSTANCE_NORM_EPS"]
+from inpaintzoo.blocks.layers import ConvNormAct
+
+__all__ = [
+    "TF_INSTANCE_NORM_EPS",
+    "PooledNonLocalAttention",
+    "tf_conv_norm_act",
+    "tf_deconv_norm_act",
+]
 
 #: ``tf.contrib.layers.instance_norm``'s default epsilon (PyTorch's default is 1e-5).
 TF_INSTANCE_NORM_EPS = 1e-6
 
-_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "relu": lambda: nn.ReLU(inplace=True),
-    "tanh": nn.Tanh,
-    "none": nn.Identity,
-}
+
+def tf_conv_norm_act(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    stride: int = 1,
+    dilation: int = 1,
+    activation: str = "relu",
+    eps: float = TF_INSTANCE_NORM_EPS,
+) -> ConvNormAct:
+    """The official ``gen_conv``: reflect pad ``int(dilation * (k - 1) / 2)`` -> conv (bias) ->
+    instance norm with learnable scale/shift (TF epsilon) -> activation; a
+    :class:`~inpaintzoo.blocks.layers.ConvNormAct` configuration.
+
+    Shape: ``(B, in, H, W) -> (B, out, H', W')``, ``H' = (H + 2p - d(k-1) - 1) // s + 1`` (a k4
+    s2 conv maps ``H -> H / 2`` for even ``H``). Needs ``H, W > p`` (reflection padding).
+    """
+    return ConvNormAct(
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=stride,
+        padding=int(dilation * (kernel_size - 1) / 2),
+        dilation=dilation,
+        pad_mode="reflect",
+        norm="instance",
+        norm_affine=True,
+        eps=eps,
+        activation=activation,
+    )
 
 
-def _activation(name: str) -> nn.Module:
-    try:
-        return _ACTIVATIONS[name]()
-    except KeyError:
+def tf_deconv_norm_act(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int = 4,
+    stride: int = 2,
+    activation: str = "relu",
+    eps: float = TF_INSTANCE_NORM_EPS,
+) -> ConvNormAct:
+    """The official ``gen_deconv``: transposed conv with TF 'SAME' padding (``(k - s) / 2`` on
+    each side, so the output is ``stride`` times the input) -> affine instance norm -> act.
+
+    Shape: ``(B, in, H, W) -> (B, out, sH, sW)``.
+    """
+    if kernel_size - stride < 0 or (kernel_size - stride) % 2:
         raise ValueError(
-            f"unknown activation {name!r}; choose one of {sorted(_ACTIVATIONS)}"
-        ) from None
-
-
-class ConvNormAct(nn.Module):
-    """Reflect pad -> Conv2d (bias) -> InstanceNorm2d(affine) -> activation (``gen_conv``).
-
-    Args:
-        in_channels, out_channels: channels.
-        kernel_size, stride, dilation: conv geometry; the reflect pad is
-            ``int(dilation * (kernel_size - 1) / 2)`` on every side (the official rule, so a
-            k4 s2 conv maps ``H -> H / 2`` for even ``H``).
-        activation: ``"relu"`` | ``"tanh"`` | ``"none"``.
-        norm: apply the affine instance norm (official: always).
-        eps: instance-norm epsilon (TensorFlow's 1e-6).
-
-    Shape:
-        ``(B, in, H, W) -> (B, out, H', W')``, ``H' = (H + 2p - d(k-1) - 1) // s + 1``.
-        Needs ``H, W > p`` (reflection padding).
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        stride: int = 1,
-        dilation: int = 1,
-        activation: str = "relu",
-        norm: bool = True,
-        eps: float = TF_INSTANCE_NORM_EPS,
-    ) -> None:
-        super().__init__()
-        pad = int(dilation * (kernel_size - 1) / 2)
-        self.pad = nn.ReflectionPad2d(pad) if pad > 0 else nn.Identity()
-        self.conv = nn.Conv2d(
-            in_channels, out_channels, kernel_size, stride=stride, dilation=dilation
+            f"kernel_size - stride must be even and >= 0 for symmetric 'SAME' padding, got "
+            f"kernel_size={kernel_size}, stride={stride}"
         )
-        self.norm = (
-            nn.InstanceNorm2d(out_channels, eps=eps, affine=True, track_running_stats=False)
-            if norm
-            else nn.Identity()
-        )
-        self.act = _activation(activation)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.norm(self.conv(self.pad(x))))
-
-
-class DeconvNormAct(nn.Module):
-    """ConvTranspose2d k4 s2 (TF 'SAME', i.e. padding 1) -> affine IN -> act (``gen_deconv``).
-
-    Shape: ``(B, in, H, W) -> (B, out, 2H, 2W)``.
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int = 4,
-        stride: int = 2,
-        activation: str = "relu",
-        eps: float = TF_INSTANCE_NORM_EPS,
-    ) -> None:
-        super().__init__()
-        if kernel_size - stride < 0 or (kernel_size - stride) % 2:
-            raise ValueError(
-                f"kernel_size - stride must be even and >= 0 for symmetric 'SAME' padding, got "
-                f"kernel_size={kernel_size}, stride={stride}"
-            )
-        # TF 'SAME' transpose conv: output = stride * input, total crop k - s split evenly.
-        self.conv = nn.ConvTranspose2d(
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride=stride,
-            padding=(kernel_size - stride) // 2,
-        )
-        self.norm = nn.InstanceNorm2d(out_channels, eps=eps, affine=True, track_running_stats=False)
-        self.act = _activation(activation)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.norm(self.conv(x)))
+    return ConvNormAct(
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=stride,
+        padding=(kernel_size - stride) // 2,
+        transposed=True,
+        norm="instance",
+        norm_affine=True,
+        eps=eps,
+        activation=activation,
+    )
 
 
 class PooledNonLocalAttention(nn.Module):
@@ -162,11 +135,11 @@ class PooledNonLocalAttention(nn.Module):
         inner = channels // reduction
         self.channels = channels
         self.inner_channels = inner
-        self.down = ConvNormAct(channels, channels, 4, stride=2, activation="relu", eps=eps)
+        self.down = tf_conv_norm_act(channels, channels, 4, stride=2, activation="relu", eps=eps)
         self.key = nn.Conv2d(channels, inner, 1)  # official f_conv (max-pooled)
         self.query = nn.Conv2d(channels, inner, 1)  # official g_conv (not pooled)
         self.value = nn.Conv2d(channels, inner, 1)  # official h_conv (max-pooled)
-        self.up = DeconvNormAct(inner, channels, 4, stride=2, activation="relu", eps=eps)
+        self.up = tf_deconv_norm_act(inner, channels, 4, stride=2, activation="relu", eps=eps)
         self.gamma = nn.Parameter(torch.zeros(1))
         self.keep_attention = False
         self.last_attention: torch.Tensor | None = None

@@ -31,6 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from inpaintzoo.blocks.layers import activation as make_activation
+from inpaintzoo.blocks.layers import norm2d
+
 __all__ = ["PartialConv2d", "PartialConvBlock"]
 
 _IntPair = int | tuple[int, int]
@@ -185,9 +188,6 @@ class PartialConv2d(nn.Conv2d):
         return f"{super().extra_repr()}, multi_channel={self.multi_channel}, eps={self.eps:g}"
 
 
-_ACTIVATIONS = ("relu", "leaky_relu", "none")
-
-
 class PartialConvBlock(nn.Module):
     """:class:`PartialConv2d` -> optional BatchNorm2d -> activation (CTSDG's ``PConvBNActiv``,
     the PConv-Net encoder/decoder layer).
@@ -196,7 +196,8 @@ class PartialConvBlock(nn.Module):
         in_channels, out_channels, kernel_size, stride, padding, dilation: of the conv
             (``padding=None`` means ``dilation * (kernel_size // 2)``).
         bn: add ``BatchNorm2d(out_channels)`` after the conv.
-        activation: ``"relu"`` (encoders), ``"leaky_relu"`` (decoders, slope 0.2) or ``"none"``.
+        activation: a name of :func:`~inpaintzoo.blocks.activation`: ``"relu"`` (encoders),
+            ``"leaky_relu"`` (decoders, slope 0.2) or ``"none"``.
         bias: conv bias (CTSDG: False everywhere).
         multi_channel: see :class:`PartialConv2d`.
 
@@ -220,8 +221,6 @@ class PartialConvBlock(nn.Module):
         negative_slope: float = 0.2,
     ) -> None:
         super().__init__()
-        if activation not in _ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; choose one of {_ACTIVATIONS}")
         if padding is None:
             padding = dilation * (kernel_size // 2)
         self.conv = PartialConv2d(
@@ -234,14 +233,10 @@ class PartialConvBlock(nn.Module):
             bias=bias,
             multi_channel=multi_channel,
         )
-        self.bn = nn.BatchNorm2d(out_channels) if bn else None
-        self.activation: nn.Module | None
-        if activation == "relu":
-            self.activation = nn.ReLU()
-        elif activation == "leaky_relu":
-            self.activation = nn.LeakyReLU(negative_slope)
-        else:
-            self.activation = None
+        self.bn = norm2d("batch", out_channels) if bn else None
+        self.activation = (
+            None if activation == "none" else make_activation(activation, negative_slope)
+        )
 
     def forward(
         self, x: torch.Tensor, valid: torch.Tensor | None = None

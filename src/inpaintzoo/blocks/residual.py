@@ -13,30 +13,13 @@ with no activation after the addition.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from torch import nn
 
 from inpaintzoo.blocks.conv import conv2d
+from inpaintzoo.blocks.layers import norm2d
 
-__all__ = ["DilatedResBlock", "make_norm2d"]
-
-NormKind = Literal["instance", "none"]
-
-
-def make_norm2d(kind: NormKind, channels: int, affine: bool = False) -> nn.Module:
-    """A 2-d normalisation layer by name.
-
-    ``"instance"``: ``nn.InstanceNorm2d(channels, affine=affine, track_running_stats=False)``
-    (statistics of the current sample only, in train and eval alike, as in EdgeConnect);
-    ``"none"``: ``nn.Identity()``.
-    """
-    if kind == "instance":
-        return nn.InstanceNorm2d(channels, affine=affine, track_running_stats=False)
-    if kind == "none":
-        return nn.Identity()
-    raise ValueError(f"unknown norm {kind!r}; choose 'instance' or 'none'")
+__all__ = ["DilatedResBlock"]
 
 
 class DilatedResBlock(nn.Module):
@@ -49,7 +32,8 @@ class DilatedResBlock(nn.Module):
         use_spectral_norm: spectral-normalise both convs.
         bias: conv bias; ``None`` means ``not use_spectral_norm`` (EdgeConnect's rule: G1's SN
             blocks are bias-free, G2's have bias).
-        norm: ``"instance"`` (default) or ``"none"``.
+        norm: a name of :func:`~inpaintzoo.blocks.norm2d` (``"instance"``, the default, or
+            ``"none"`` in the official blocks).
         affine: learnable scale/shift in the instance norms (False in EdgeConnect, True in
             structure knowledge).
 
@@ -68,7 +52,7 @@ class DilatedResBlock(nn.Module):
         dilation: int = 2,
         use_spectral_norm: bool = False,
         bias: bool | None = None,
-        norm: NormKind = "instance",
+        norm: str = "instance",
         affine: bool = False,
     ) -> None:
         super().__init__()
@@ -88,11 +72,11 @@ class DilatedResBlock(nn.Module):
                 bias=bias,
                 use_spectral_norm=use_spectral_norm,
             ),
-            make_norm2d(norm, channels, affine),
+            norm2d(norm, channels, affine),
             nn.ReLU(inplace=True),
             nn.ReflectionPad2d(1),
             conv2d(channels, channels, 3, bias=bias, use_spectral_norm=use_spectral_norm),
-            make_norm2d(norm, channels, affine),
+            norm2d(norm, channels, affine),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

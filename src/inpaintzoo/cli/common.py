@@ -14,6 +14,17 @@ log = logging.getLogger(__name__)
 REPO_CONF = Path(__file__).resolve().parents[3] / "conf"
 
 
+def run_name(model_name: str, stage: Any = None) -> str:
+    """The run folder name of a training run: the model's name, plus ``_stage<N>`` when one
+    stage is trained alone (so a later stage never resumes an earlier stage's run)."""
+    if stage in (None, "", "None", "null"):
+        return str(model_name)
+    return f"{model_name}_stage{stage}"
+
+
+OmegaConf.register_new_resolver("run_name", run_name, replace=True)
+
+
 def config_dir() -> str:
     """The ``conf/`` folder: ``$INPAINTZOO_CONF`` or the repository's (editable installs)."""
     env = os.environ.get("INPAINTZOO_CONF")

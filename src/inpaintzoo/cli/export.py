@@ -20,6 +20,7 @@ import hydra
 from omegaconf import DictConfig
 
 from inpaintzoo.cli.common import config_dir, to_plain
+from inpaintzoo.cli.errors import friendly_errors
 
 log = logging.getLogger("inpaintzoo.export")
 
@@ -65,6 +66,7 @@ def run_export(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="export")
+@friendly_errors
 def main(cfg: DictConfig) -> None:
     """Entry point of ``inpaintzoo-export``."""
     run_export(cfg)

@@ -17,7 +17,6 @@ error, never loaded. Speed switches: ``trainer.precision=bf16-mixed``, ``train.c
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import time
 from pathlib import Path
@@ -30,12 +29,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from inpaintzoo.callbacks import BatchBudget, BatchCheckpoint
 from inpaintzoo.cli.common import build_datamodule, build_model, config_dir, instantiate_dict
+from inpaintzoo.cli.errors import friendly_errors
 
 log = logging.getLogger("inpaintzoo.train")
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")
 
 
 def resolve_resume(cfg: DictConfig, ckpt_dir: Path) -> str | None:
@@ -80,20 +76,41 @@ def read_resume_state(path: str | Path) -> dict[str, Any]:
 
 
 def init_weights_from(model, path: str) -> None:
-    """Load matching weights from another checkpoint of the same method (e.g. for stage 3)."""
+    """Start ``model`` from another checkpoint of the same method (e.g. stage 3 from stage 1):
+    its weights and its record of which networks are trained."""
     from inpaintzoo.zoo import load_checkpoint
 
-    source = load_checkpoint(path, expected=model.method_name)
-    missing, unexpected = model.load_state_dict(source.state_dict(), strict=False)
-    log.info(
-        "initialised from %s (missing %d, unexpected %d keys)", path, len(missing), len(unexpected)
-    )
+    model.initialise_from(load_checkpoint(path, expected=model.method_name), label=str(path))
+
+
+def check_init_from(cfg: DictConfig, run_dir: Path, resume_state: dict[str, Any] | None) -> None:
+    """Refuse an ``init_from`` that this run cannot honour: one inside the run's own folder, or
+    a run folder that already holds a run started from something else (resuming it would
+    silently ignore ``init_from``)."""
+    init_from = cfg.get("init_from")
+    if not init_from:
+        return
+    source = Path(str(init_from)).resolve()
+    if source.is_relative_to(run_dir.resolve()):
+        raise ValueError(
+            f"init_from={init_from} lies inside this run's own folder {run_dir}: train into "
+            "another folder (run_dir=..., or model.stage=<N> for a stage run)"
+        )
+    if resume_state is not None and resume_state.get("init_from") != str(init_from):
+        raise ValueError(
+            f"{run_dir} already holds a run started from "
+            f"{resume_state.get('init_from') or 'scratch'}, not from init_from={init_from}: "
+            "rerun with resume=false to start over from init_from, or choose another run_dir"
+        )
 
 
 def max_batches_for(cfg: DictConfig, model) -> int:
+    """The run length in batches: ``train.max_batches``, or the schedule's own length when it
+    is null. A paper schedule is scaled to it here."""
     value = cfg.train.get("max_batches")
+    model.resolve_schedule(None if value is None else int(value))
     if value is None:
-        total = getattr(model, "schedule_batches", lambda: None)()
+        total = model.schedule_batches()
         if not total:
             raise ValueError("train.max_batches is null and the model has no schedule")
         return int(total)
@@ -147,13 +164,16 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     datamodule = build_datamodule(cfg.data, seed=int(cfg.seed))
     ckpt_dir = run_dir / "checkpoints"
     ckpt_path = resolve_resume(cfg, ckpt_dir)
-    if cfg.get("init_from") and ckpt_path is None:
-        init_weights_from(model, str(cfg.init_from))
+    state = read_resume_state(ckpt_path) if ckpt_path else None
+    check_init_from(cfg, run_dir, state)
     max_batches = max_batches_for(cfg, model)
+    if state is None:
+        if cfg.get("init_from"):
+            init_weights_from(model, str(cfg.init_from))
+        model.check_stage_requirements()  # a resumed run checks after its state is restored
     trainer = build_trainer(cfg, run_dir, max_batches)
     resumed_at = 0
-    if ckpt_path:
-        state = read_resume_state(ckpt_path)
+    if state is not None:
         resumed_at = int(state.get("batches_seen", 0))
         log.info("resuming from %s (batch %d of %d)", ckpt_path, resumed_at, max_batches)
     if resumed_at >= max_batches:
@@ -177,6 +197,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
+@friendly_errors
 def main(cfg: DictConfig) -> float | None:
     """Entry point of ``inpaintzoo-train``; returns the trained model's PSNR for sweepers."""
     summary = run_train(cfg)

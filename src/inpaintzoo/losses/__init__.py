@@ -1,31 +1,46 @@
-"""Losses shared by the methods: adversarial (nsgan/lsgan/hinge), L1 variants, feature matching,
-VGG19 perceptual/style. Plain ``torch`` modules and functions; no Lightning/Hydra.
+"""Losses shared by the methods: adversarial (nsgan, lsgan, EdgeConnect's lsgan_sigmoid, hinge,
+WGAN-GP with a masked penalty, relativistic-average LSGAN), L1 variants, feature matching, the
+VGG16/VGG19 feature extractor with perceptual/style losses, the PConv-family loss (hole/valid
+L1, perceptual, style, total variation). Plain ``torch`` modules and functions; no
+Lightning/Hydra.
 
 Pretrained VGG weights are never downloaded: :class:`MissingWeightsError` names the file to put
 in the torch hub cache, or how to switch the VGG-based losses off.
 """
 
-from inpaintzoo.losses.adversarial import ADVERSARIAL_KINDS, AdversarialLoss
+from inpaintzoo.losses.adversarial import ADVERSARIAL_KINDS, AdversarialLoss, gradient_penalty
 from inpaintzoo.losses.feature_matching import feature_matching_loss
+from inpaintzoo.losses.pconv import PCONV_TERMS, PConvLoss, hole_valid_l1, total_variation
 from inpaintzoo.losses.perceptual import (
     DEFAULT_PERCEPTUAL_LAYERS,
     DEFAULT_STYLE_LAYERS,
     VGG19_LAYER_INDICES,
+    VGG_LAYER_INDICES,
     MissingWeightsError,
     PerceptualLoss,
     StyleLoss,
     VGG19Features,
+    VGGFeatures,
     VGGLoss,
     exclude_from_state_dict,
     gram_matrix,
     hub_checkpoint_path,
     vgg19_weights_path,
+    vgg_weights_url,
 )
 from inpaintzoo.losses.pyramid import PyramidStructureLoss, edge_priority_map
 from inpaintzoo.losses.reconstruction import hole_normalized_l1, l1_loss, masked_l1
 
 __all__ = [
     "ADVERSARIAL_KINDS",
+    "PCONV_TERMS",
+    "VGG_LAYER_INDICES",
+    "PConvLoss",
+    "VGGFeatures",
+    "gradient_penalty",
+    "hole_valid_l1",
+    "total_variation",
+    "vgg_weights_url",
     "DEFAULT_PERCEPTUAL_LAYERS",
     "DEFAULT_STYLE_LAYERS",
     "VGG19_LAYER_INDICES",

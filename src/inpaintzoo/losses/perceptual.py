@@ -1,4 +1,4 @@
-"""VGG19 perceptual and style losses (EdgeConnect / StructureFlow recipe) and the weight checks.
+"""VGG feature extractor (VGG16/VGG19), perceptual and style losses, and the weight checks.
 
 Facts from EdgeConnect (knazeri/edge-connect ``src/loss.py``, ``config.yml.example``):
 
@@ -34,6 +34,10 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
+    "VGG_CONFIGS",
+    "VGG_LAYER_INDICES",
+    "VGGFeatures",
+    "vgg_weights_url",
     "DEFAULT_PERCEPTUAL_LAYERS",
     "DEFAULT_STYLE_LAYERS",
     "VGG19_LAYER_INDICES",
@@ -52,19 +56,22 @@ logger = logging.getLogger(__name__)
 
 WEIGHT_CHOICES = ("imagenet", "random")
 
-#: torchvision VGG19 configuration "E": channels per conv, "M" = max-pool.
-_VGG19_CFG: tuple[int | str, ...] = (
-    64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
-    512, 512, 512, 512, "M", 512, 512, 512, 512, "M",
-)  # fmt: skip
+#: torchvision VGG configurations ("D" = VGG16, "E" = VGG19): channels per conv, "M" = max-pool.
+VGG_CONFIGS: dict[str, tuple[int | str, ...]] = {
+    "vgg16": (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
+              512, 512, 512, "M"),
+    "vgg19": (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
+              512, 512, 512, 512, "M", 512, 512, 512, 512, "M"),
+}  # fmt: skip
 
 
-def _relu_indices(cfg: Sequence[int | str]) -> dict[str, int]:
-    """Map ``reluB_K`` to its index in torchvision's ``vgg19().features``."""
+def _layer_indices(cfg: Sequence[int | str]) -> dict[str, int]:
+    """Map ``reluB_K`` and ``poolB`` to their indices in torchvision's ``vgg*().features``."""
     indices: dict[str, int] = {}
     index, block, conv = 0, 1, 0
     for item in cfg:
         if item == "M":
+            indices[f"pool{block}"] = index
             index += 1
             block, conv = block + 1, 0
         else:
@@ -74,8 +81,15 @@ def _relu_indices(cfg: Sequence[int | str]) -> dict[str, int]:
     return indices
 
 
-#: ``relu1_1 -> 1, relu1_2 -> 3, relu2_1 -> 6, ..., relu5_4 -> 35`` (torchvision feature indices).
-VGG19_LAYER_INDICES: dict[str, int] = _relu_indices(_VGG19_CFG)
+#: ``{arch: {layer name: index in features}}``, e.g. VGG19 ``relu1_1 -> 1``, ``relu5_4 -> 35``,
+#: VGG16 ``pool3 -> 16``.
+VGG_LAYER_INDICES: dict[str, dict[str, int]] = {
+    a: _layer_indices(c) for a, c in VGG_CONFIGS.items()
+}
+#: VGG19's ReLU layers (the names EdgeConnect/StructureFlow use) and their feature indices.
+VGG19_LAYER_INDICES: dict[str, int] = {
+    k: v for k, v in VGG_LAYER_INDICES["vgg19"].items() if k.startswith("relu")
+}
 
 #: EdgeConnect's perceptual layers and weights.
 DEFAULT_PERCEPTUAL_LAYERS: dict[str, float] = {
@@ -89,8 +103,8 @@ DEFAULT_PERCEPTUAL_LAYERS: dict[str, float] = {
 DEFAULT_STYLE_LAYERS: tuple[str, ...] = ("relu2_2", "relu3_4", "relu4_4", "relu5_2")
 
 _NO_VGG_HINT = (
-    "switch the VGG-based losses off (perceptual weight 0 and style weight 0), or, for timing "
-    "only, build the same network randomly initialised with backbone/weights='random'"
+    "switch the VGG-based losses off (perceptual_backbone=off, or their weights to 0), or, for "
+    "timing only, build the same network randomly initialised (perceptual_backbone=random)"
 )
 
 
@@ -105,15 +119,16 @@ def hub_checkpoint_path(url: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / filename
 
 
-def _vgg19_url() -> str:
-    from torchvision.models import VGG19_Weights
+def vgg_weights_url(arch: str) -> str:
+    """torchvision's ImageNet weight URL of ``vgg16`` or ``vgg19`` (``IMAGENET1K_V1``)."""
+    from torchvision.models import VGG16_Weights, VGG19_Weights
 
-    return VGG19_Weights.IMAGENET1K_V1.url
+    return {"vgg16": VGG16_Weights, "vgg19": VGG19_Weights}[arch].IMAGENET1K_V1.url
 
 
 def vgg19_weights_path() -> Path:
     """Expected path of torchvision's ImageNet VGG19 file (``vgg19-dcbb9e9d.pth``)."""
-    return hub_checkpoint_path(_vgg19_url())
+    return hub_checkpoint_path(vgg_weights_url("vgg19"))
 
 
 def _require_file(path: Path, url: str, what: str, hint: str) -> None:
@@ -164,11 +179,11 @@ def exclude_from_state_dict(module: nn.Module) -> nn.Module:
     return module
 
 
-def _vgg19_layers(last_index: int) -> nn.Sequential:
-    """torchvision's ``vgg19().features`` up to ``last_index`` (inclusive), ReLUs not in-place."""
+def _vgg_layers(arch: str, last_index: int) -> nn.Sequential:
+    """torchvision's ``vgg*().features`` up to ``last_index`` (inclusive), ReLUs not in-place."""
     layers: list[nn.Module] = []
     in_channels = 3
-    for item in _VGG19_CFG:
+    for item in VGG_CONFIGS[arch]:
         if item == "M":
             layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
         else:
@@ -177,51 +192,64 @@ def _vgg19_layers(last_index: int) -> nn.Sequential:
     return nn.Sequential(*layers[: last_index + 1])
 
 
-class VGG19Features(nn.Module):
-    """Frozen VGG19 feature extractor: ``forward(x) -> {layer_name: activation}``.
+class VGGFeatures(nn.Module):
+    """Frozen VGG16/VGG19 feature extractor: ``forward(x) -> {layer_name: activation}``.
 
     Args:
-        layers: names among :data:`VGG19_LAYER_INDICES` (``relu1_1`` ... ``relu5_4``); the
-            network is truncated after the deepest one.
-        weights: ``"imagenet"`` (torchvision ``VGG19_Weights.IMAGENET1K_V1``, read from the torch
-            hub cache; :class:`MissingWeightsError` when absent) or ``"random"`` (same
-            architecture, torchvision's random init, logs a warning; timing/tests only).
-        normalize_input: apply ImageNet mean/std to the ``[0, 1]`` input first. Default
-            ``False``, as in EdgeConnect, StructureFlow and CTSDG.
+        arch: ``"vgg19"`` (EdgeConnect, StructureFlow, structure knowledge) or ``"vgg16"``
+            (CTSDG and the PConv family, CSA).
+        layers: names among :data:`VGG_LAYER_INDICES` of the arch: ``reluB_K`` (after a conv)
+            or ``poolB`` (after a max-pool); the network is truncated after the deepest one.
+        weights: ``"imagenet"`` (torchvision ``IMAGENET1K_V1``, read from the torch hub cache;
+            :class:`MissingWeightsError` when absent, nothing is downloaded) or ``"random"``
+            (same architecture, torchvision's random init, logs a warning; timing/tests only).
+        normalize_input: apply ImageNet mean/std to a ``[0, 1]`` input first (what the
+            torchvision weights expect). Default ``False``: the official codes of EdgeConnect,
+            StructureFlow and CTSDG feed their images without normalisation, which this
+            reproduces.
         save_weights: include the frozen weights in ``state_dict()`` (default ``False``, see
             :func:`exclude_from_state_dict`).
 
-    Inputs: ``(B, 3, H, W)`` in ``[0, 1]`` (a 1-channel input is repeated to 3). Parameters never
-    require grad and the module stays in eval mode; gradients flow to the input.
+    Inputs: ``(B, 3, H, W)`` (a 1-channel input is repeated to 3). Parameters never require grad
+    and the module stays in eval mode; gradients flow to the input.
+
+    Example:
+        >>> vgg = VGGFeatures("vgg16", ["relu1_2", "pool1"], weights="random")
+        >>> {k: tuple(v.shape) for k, v in vgg(torch.rand(1, 3, 32, 32)).items()}
+        {'relu1_2': (1, 64, 32, 32), 'pool1': (1, 64, 16, 16)}
     """
 
     def __init__(
         self,
+        arch: str,
         layers: Sequence[str],
         weights: str = "imagenet",
         normalize_input: bool = False,
         save_weights: bool = False,
     ) -> None:
         super().__init__()
+        if arch not in VGG_CONFIGS:
+            raise ValueError(f"unknown VGG arch {arch!r}; choose one of {sorted(VGG_CONFIGS)}")
+        indices = VGG_LAYER_INDICES[arch]
         layers = list(dict.fromkeys(layers))
-        unknown = [name for name in layers if name not in VGG19_LAYER_INDICES]
+        unknown = [name for name in layers if name not in indices]
         if unknown or not layers:
             raise ValueError(
-                f"unknown VGG19 layers {unknown or layers}; choose among "
-                f"{', '.join(VGG19_LAYER_INDICES)}"
+                f"unknown {arch} layers {unknown or layers}; choose among {', '.join(indices)}"
             )
         if weights not in WEIGHT_CHOICES:
             raise ValueError(f"weights must be one of {WEIGHT_CHOICES}, got {weights!r}")
+        self.arch = arch
         self.layer_names = tuple(layers)
         self.weights = weights
         self.normalize_input = bool(normalize_input)
-        self._index_to_name = {VGG19_LAYER_INDICES[name]: name for name in layers}
+        self._index_to_name = {indices[name]: name for name in layers}
         last = max(self._index_to_name)
-
+        self.features = _vgg_layers(arch, last)
         if weights == "imagenet":
-            path = vgg19_weights_path()
-            _require_file(path, _vgg19_url(), "VGG19Features(weights='imagenet')", _NO_VGG_HINT)
-            self.features = _vgg19_layers(last)
+            url = vgg_weights_url(arch)
+            path = hub_checkpoint_path(url)
+            _require_file(path, url, f"{arch.upper()} features (weights='imagenet')", _NO_VGG_HINT)
             state = torch.load(path, map_location="cpu", weights_only=True)
             prefix = "features."
             sub_state = {
@@ -232,10 +260,10 @@ class VGG19Features(nn.Module):
             self.features.load_state_dict(sub_state, strict=True)
         else:
             logger.warning(
-                "VGG19Features: building VGG19 with RANDOM weights (weights='random'); losses "
-                "computed with it are meaningless - use only for timing and tests"
+                "%s features: RANDOM weights (weights='random'); losses computed with them are "
+                "meaningless - use only for timing and tests",
+                arch.upper(),
             )
-            self.features = _vgg19_layers(last)
             for module in self.features.modules():
                 if isinstance(module, nn.Conv2d):  # torchvision's VGG initialisation
                     nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
@@ -253,7 +281,7 @@ class VGG19Features(nn.Module):
         if not save_weights:
             exclude_from_state_dict(self)
 
-    def train(self, mode: bool = True) -> VGG19Features:
+    def train(self, mode: bool = True) -> VGGFeatures:
         """Always stays in eval mode (frozen backbone)."""
         return super().train(False)
 
@@ -273,9 +301,22 @@ class VGG19Features(nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f"layers={list(self.layer_names)}, weights={self.weights!r}, "
+            f"arch={self.arch!r}, layers={list(self.layer_names)}, weights={self.weights!r}, "
             f"normalize_input={self.normalize_input}"
         )
+
+
+class VGG19Features(VGGFeatures):
+    """:class:`VGGFeatures` with ``arch="vgg19"`` (the name the VGG19 losses use)."""
+
+    def __init__(
+        self,
+        layers: Sequence[str],
+        weights: str = "imagenet",
+        normalize_input: bool = False,
+        save_weights: bool = False,
+    ) -> None:
+        super().__init__("vgg19", layers, weights, normalize_input, save_weights)
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:

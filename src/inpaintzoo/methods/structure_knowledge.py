@@ -10,7 +10,8 @@ Facts from ../shared/specs/structure_knowledge.md (official TF code YoungGod/stu
 
 * Inputs (11 ch): ``[x*(1-m), (1-edge)*(1-m)+m, m, sobel(x)*(1-m)]``, ``x`` in ``[-1, 1]``,
   Sobel layout ``[R_dy, R_dx, G_dy, G_dx, B_dy, B_dx]`` of the ``[-1, 1]`` image with reflect
-  borders (TF ``sobel_edges``), Canny sigma 1.5 at 256 px (``canny_sigma``).
+  borders (TF ``sobel_edges``), Canny sigma 1.5 at 256 px (``canny_sigma``, the official
+  ``SIGMA``; experiments at 64 px set ``structure_scale``).
 * Generator loss (all on ``[-1, 1]`` images, as the official code):
   ``l1_hole + l1_valid + perceptual * (content(C) + content(out)) + style * (style(C) +
   style(out)) + 0.4 * hinge_G(D(C)) + pyramid structure loss`` with ``C = out*m + x*(1-m)``;
@@ -18,8 +19,16 @@ Facts from ../shared/specs/structure_knowledge.md (official TF code YoungGod/stu
   hole pixels), ``l1_valid`` likewise on ``1 - m``. Content: ``0.2 * MSE`` of VGG19
   relu1_1..relu5_1; style: ``0.2 * sum((Gram_y - Gram)^2) / (N H W C)`` on the same layers,
   ``Gram = F^T F / (H W C)``; weights 0.1 and 250 (``perceptual_weight``/``style_weight``, each
-  applied to both the composite and the raw output). Image L1 at 1/4 and 1/2 scale exists in
-  the code with weight 0 (``multiscale_l1_weight``).
+  applied to both the composite and the raw output), at the official magnitude (below). Image
+  L1 at 1/4 and 1/2 scale exists in the code with weight 0 (``multiscale_l1_weight``).
+* VGG19: the official code feeds the ``[-1, 1]`` image to MatConvNet's VGG19, whose weights
+  expect 0-255 mean-subtracted pixels: its input is :data:`OFFICIAL_VGG_INPUT_SCALE` = 2/255
+  times what the weights expect. Here torchvision's VGG19 gets what *its* weights expect
+  (ImageNet-normalised ``[0, 1]`` images) and the terms are scaled to the official magnitude:
+  VGG is treated as positively homogeneous (its ReLU/max-pool layers are; its biases are
+  small next to the activations), so features scale with the input, the content MSE with its
+  square and the squared Gram difference with its fourth power: content x (2/255)^2 = 6.2e-5,
+  style x (2/255)^4 = 3.8e-9 (:data:`CONTENT_SCALE`, :data:`STYLE_SCALE`).
 * Discriminator: hinge, ``mean(relu(1 - D(y))) + mean(relu(1 + D(C)))``.
 * Adam, lr 1e-5 for G and D (released config), betas (0, 0.9); the official D and G updates
   are computed from one forward pass (simultaneous). Here the generator steps first (its loss
@@ -34,20 +43,23 @@ image, masked) are used. See docs/methods/structure_knowledge.md.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inpaintzoo.losses import AdversarialLoss, VGG19Features, gram_matrix
+from inpaintzoo.conventions import to_signed
+from inpaintzoo.losses import VGG19Features, gram_matrix
 from inpaintzoo.losses.pyramid import PyramidStructureLoss
-from inpaintzoo.methods.base import InpaintingModule, not_none
+from inpaintzoo.methods.base import InpaintingModule
+from inpaintzoo.methods.contract import LearningCheck, MethodContract, register_method
 from inpaintzoo.nets.structure_knowledge import (
     MIN_SIZE,
+    OFFICIAL_PARAM_COUNTS,
     SIZE_MULTIPLE,
+    STRUCTURE_KNOWLEDGE_VARIANTS,
     build_structure_knowledge_nets,
 )
 from inpaintzoo.structure import (
@@ -58,7 +70,13 @@ from inpaintzoo.structure import (
     sobel_gradients,
 )
 
-log = logging.getLogger(__name__)
+#: The official VGG19 input (the ``[-1, 1]`` image) over the input its MatConvNet weights expect
+#: (0-255 pixels minus the mean): 1 / 127.5.
+OFFICIAL_VGG_INPUT_SCALE = 2.0 / 255.0
+#: Factor that brings content (MSE of features) from a properly fed VGG to the official magnitude.
+CONTENT_SCALE = OFFICIAL_VGG_INPUT_SCALE**2
+#: Factor for the style term (squared difference of Gram matrices: fourth power of features).
+STYLE_SCALE = OFFICIAL_VGG_INPUT_SCALE**4
 
 #: VGG19 layers and per-layer weights of the official content and style losses.
 VGG_LAYER_WEIGHTS: dict[str, float] = {
@@ -92,11 +110,14 @@ def _canny(image: torch.Tensor, sigma: float, mask: torch.Tensor | None = None) 
 
 
 class ContentStyleLoss(nn.Module):
-    """The official VGG19 content and style losses (squared errors, see the module docstring).
+    """The official VGG19 content and style losses at the official magnitude (module docstring).
 
-    ``forward(preds, target)`` returns ``{"content": sum_p content(p), "style": sum_p style(p)}``
-    (float32 scalars) for a list of predictions against one target, VGG run once on the target
-    (under no_grad). Only the terms with a non-zero weight are computed.
+    ``forward(preds, target)`` takes ``[0, 1]`` images and returns ``{"content": sum_p
+    content(p), "style": sum_p style(p)}`` (float32 scalars) for a list of predictions against
+    one target, VGG run once on the target (under no_grad). The VGG is fed ImageNet-normalised
+    images (what torchvision's weights expect) and the terms are multiplied by
+    ``content_scale`` / ``style_scale`` (default :data:`CONTENT_SCALE`, :data:`STYLE_SCALE`: the
+    official formulation's magnitude). Only the terms with a non-zero weight are computed.
     """
 
     def __init__(
@@ -105,13 +126,19 @@ class ContentStyleLoss(nn.Module):
         style_weight: float,
         backbone: str = "imagenet",
         layer_weights: dict[str, float] | None = None,
+        content_scale: float = CONTENT_SCALE,
+        style_scale: float = STYLE_SCALE,
+        extractor: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.layer_weights = dict(VGG_LAYER_WEIGHTS if layer_weights is None else layer_weights)
         self.use_content = float(perceptual_weight) != 0
         self.use_style = float(style_weight) != 0
-        # Fed the [-1, 1] image without mean subtraction, as the official code.
-        self.extractor = VGG19Features(list(self.layer_weights), backbone, normalize_input=False)
+        self.content_scale = float(content_scale)
+        self.style_scale = float(style_scale)
+        self.extractor = extractor or VGG19Features(
+            list(self.layer_weights), backbone, normalize_input=True
+        )
 
     def _content(self, fp: dict, ft: dict) -> torch.Tensor:
         total = torch.zeros((), device=next(iter(fp.values())).device)
@@ -140,165 +167,95 @@ class ContentStyleLoss(nn.Module):
                 content = content + self._content(fp, ft)
             if self.use_style:
                 style = style + self._style(fp, gt)
-        return {"content": content, "style": style}
+        return {"content": content * self.content_scale, "style": style * self.style_scale}
 
 
+@register_method
 class StructureKnowledge(InpaintingModule):
     """Structure-knowledge multi-task generator + SN PatchGAN (see the module docstring).
 
-    Args (beyond :class:`InpaintingModule`'s):
-        canny_sigma: Canny sigma of the edge input and of the loss's edge maps (1.5 at 256 px).
-        gan_loss: ``hinge`` (official) | ``nsgan`` | ``lsgan``.
-        l1_hole_weight, l1_valid_weight: L1 on the hole / known pixels (``L1_FORE_ALPHA``,
-            ``L1_BACK_ALPHA``: 1, 1).
-        perceptual_weight: VGG content weight, applied to the composite and to the raw output
-            (``CONTENT_FORE_ALPHA`` = ``CONTENT_BACK_ALPHA`` = 0.1).
-        style_weight: VGG style weight, likewise (``STYLE_FORE_ALPHA`` = ``STYLE_BACK_ALPHA`` =
-            250).
-        adversarial_weight: generator hinge weight (``PATCH_GAN_ALPHA`` 0.4).
-        structure_weight, edge_alpha, grad_alpha: pyramid structure loss (``ALPHA`` 1,
-            ``EDGE_ALPHA`` 20, ``GRAD_ALPHA`` 0.1).
-        multiscale_l1_weight: image L1 (hole + valid) at 1/4 and 1/2 scale (official 0).
-        perceptual_backbone: ``imagenet`` (needs torchvision's VGG19 file in the torch cache)
-            or ``random`` (timing only; logged). Unused when both VGG weights are 0.
-        schedule: optional learning-rate phases ``[{"batches": n, "lr": x}, ...]`` (G and D);
-            after the last entry its rate continues.
-        base_channels, num_residual_blocks, attention_reduction, disc_channels: width
-            overrides of the variant.
+    Loss weights (contract options ``<term>_weight``): ``l1_hole``/``l1_valid`` (official
+    ``L1_FORE_ALPHA``/``L1_BACK_ALPHA`` 1, 1), ``perceptual`` (VGG content, 0.1 on the
+    composite and on the raw output), ``style`` (250, likewise), ``adversarial`` (hinge,
+    ``PATCH_GAN_ALPHA`` 0.4), ``structure`` (pyramid structure loss ``ALPHA`` 1), ``multiscale_l1``
+    (image L1 at 1/4 and 1/2 scale, official 0).
+
+    Args (beyond :class:`InpaintingModule`'s and the contract's options):
+        edge_alpha, grad_alpha: pyramid structure loss (``EDGE_ALPHA`` 20, ``GRAD_ALPHA`` 0.1).
     """
 
-    method_name: ClassVar[str] = "structure_knowledge"
-    size_multiple: ClassVar[int] = SIZE_MULTIPLE
-    min_size: ClassVar[int] = MIN_SIZE
-    value_range: ClassVar[str] = "[0,1]"
-    inference_nets: ClassVar[tuple[str, ...]] = ("generator",)
+    contract = MethodContract(
+        name="structure_knowledge",
+        paper="Yang, Qi, Shi, Learning to Incorporate Structure Knowledge for Image Inpainting, "
+        "AAAI 2020",
+        official_repo="YoungGod/sturcture-inpainting (sic; TensorFlow 1.15)",
+        build_nets=build_structure_knowledge_nets,
+        variants=STRUCTURE_KNOWLEDGE_VARIANTS,
+        official_params=OFFICIAL_PARAM_COUNTS,
+        inference_nets=("generator",),
+        size_multiple=SIZE_MULTIPLE,
+        min_size=MIN_SIZE,
+        losses={
+            "l1_hole": 1.0,
+            "l1_valid": 1.0,
+            "perceptual": 0.1,
+            "style": 250.0,
+            "adversarial": 0.4,
+            "structure": 1.0,
+            "multiscale_l1": 0.0,
+        },
+        lr=1e-5,  # G_LR of the released config (the paper may train at 1e-4 first, unverified)
+        betas=(0.0, 0.9),
+        d2g_lr=1.0,
+        gan_loss="hinge",
+        structure_inputs=("edge",),
+        structure_params={"canny_sigma": 1.5},
+        vgg_terms=("perceptual", "style"),
+        value_range="[-1,1]",
+        notes=("VGG19 terms at the official magnitude with torchvision weights (see docs)",),
+        # the released lr 1e-5 learns slowly: measured +0.4 dB after 30 batches, +0.7 after 60,
+        # +1.2 after 100 (at 1e-4: +4.6 after 30)
+        learning=LearningCheck(batches=80, min_gain_db=0.6),
+    )
     vgg_attribute = "vgg_loss"
-    vgg_terms = "content/perceptual, style"
 
     def __init__(
         self,
         variant: str = "full",
-        canny_sigma: float = 1.5,
-        gan_loss: str = "hinge",
-        l1_hole_weight: float = 1.0,
-        l1_valid_weight: float = 1.0,
-        perceptual_weight: float = 0.1,
-        style_weight: float = 250.0,
-        adversarial_weight: float = 0.4,
-        structure_weight: float = 1.0,
+        *,
         edge_alpha: float = 20.0,
         grad_alpha: float = 0.1,
-        multiscale_l1_weight: float = 0.0,
-        perceptual_backbone: str = "imagenet",
-        schedule: list[dict] | None = None,
-        base_channels: int | None = None,
-        num_residual_blocks: int | None = None,
-        attention_reduction: int | None = None,
-        disc_channels: int | None = None,
-        lr: float = 1e-5,
-        betas: tuple[float, float] = (0.0, 0.9),
-        d2g_lr: float = 1.0,
-        **base_kwargs: Any,
+        **options: Any,
     ) -> None:
-        super().__init__(variant=variant, lr=lr, betas=betas, d2g_lr=d2g_lr, **base_kwargs)
-        self.save_method_hparams(
-            variant=variant,
-            canny_sigma=canny_sigma,
-            gan_loss=gan_loss,
-            l1_hole_weight=l1_hole_weight,
-            l1_valid_weight=l1_valid_weight,
-            perceptual_weight=perceptual_weight,
-            style_weight=style_weight,
-            adversarial_weight=adversarial_weight,
-            structure_weight=structure_weight,
-            edge_alpha=edge_alpha,
-            grad_alpha=grad_alpha,
-            multiscale_l1_weight=multiscale_l1_weight,
-            perceptual_backbone=perceptual_backbone,
-            schedule=schedule,
-            base_channels=base_channels,
-            num_residual_blocks=num_residual_blocks,
-            attention_reduction=attention_reduction,
-            disc_channels=disc_channels,
-            lr=lr,
-            betas=betas,
-            d2g_lr=d2g_lr,
-            **base_kwargs,
-        )
-        self.canny_sigma = float(canny_sigma)
-        self.weights = {
-            "l1_hole": float(l1_hole_weight),
-            "l1_valid": float(l1_valid_weight),
-            "perceptual": float(perceptual_weight),
-            "style": float(style_weight),
-            "adversarial": float(adversarial_weight),
-            "multiscale_l1": float(multiscale_l1_weight),
-        }
-        self.schedule = [dict(s) for s in (schedule or [])]
-        for entry in self.schedule:
-            unknown = set(entry) - {"batches", "lr"}
-            if unknown:
-                raise ValueError(f"bad schedule entry {entry!r}: unknown keys {sorted(unknown)}")
-            if int(entry.get("batches", -1)) < 0 or float(entry.get("lr", 0)) <= 0:
-                raise ValueError(f"bad schedule entry {entry!r}: need batches >= 0 and lr > 0")
-        if perceptual_backbone not in ("imagenet", "random"):
-            raise ValueError(
-                f"perceptual_backbone must be 'imagenet' or 'random', got {perceptual_backbone!r}"
-            )
-        overrides = not_none(
-            base_channels=base_channels,
-            num_residual_blocks=num_residual_blocks,
-            attention_reduction=attention_reduction,
-            disc_channels=disc_channels,
-        )
-        nets = build_structure_knowledge_nets(variant, **overrides)
-        self.generator = nets["generator"]
-        self.discriminator = nets["discriminator"]
-        self.adversarial_loss = AdversarialLoss(gan_loss)
+        super().__init__(variant, **options)
         self.structure_loss = PyramidStructureLoss(
-            alpha=structure_weight, edge_alpha=edge_alpha, grad_alpha=grad_alpha
+            alpha=self.weights["structure"], edge_alpha=edge_alpha, grad_alpha=grad_alpha
         )
-        self.perceptual_backbone = perceptual_backbone
-        # The VGG19 content/style loss is built lazily at fit start (InpaintingModule.lazy_vgg).
 
     # ------------------------------------------------------------------ losses
     @property
     def vgg_loss(self) -> ContentStyleLoss | None:
         return self.lazy_vgg(
             lambda: ContentStyleLoss(
-                self.weights["perceptual"], self.weights["style"], self.perceptual_backbone
+                self.weights["perceptual"], self.weights["style"], self.backbone_weights()
             )
         )
 
-    def run_notes(self) -> list[str]:
-        """What makes this run differ from the paper recipe (recorded in results files)."""
-        notes = self.vgg_notes()
-        if self.variant != "full":
-            notes.append(f"{self.variant} variant (reduced widths), not the paper's network")
-        if self.schedule:
-            notes.append(self.schedule_note())
-        return notes
-
-    def optimizer_specs(self):
-        return {
-            "generator": (self.generator.parameters(), self.lr),
-            "discriminator": (self.discriminator.parameters(), self.lr * self.d2g_lr),
-        }
-
     # ------------------------------------------------------------------ structure inputs
+    def edge_map(self, gray: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return _canny(gray, self.canny_sigma, mask=mask)
+
     def prepare_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
         """Canny edges of the full image (and, in training, of its nearest-resized 1/2 and 1/4
         versions for the pyramid loss), on the module's device."""
-        batch = dict(batch)
-        image = batch["image"]
-        if "edge" not in batch:
-            batch["edge"] = _canny(rgb_to_gray(image), self.canny_sigma)
+        batch = super().prepare_batch(batch)
         if self.training:
+            image = batch["image"]
             h, w = image.shape[-2:]
             for key, factor in (("edge_half", 2), ("edge_quarter", 4)):
                 if key not in batch:
                     small = F.interpolate(image, size=(h // factor, w // factor), mode="nearest")
-                    batch[key] = _canny(rgb_to_gray(small), self.canny_sigma)
+                    batch[key] = self.edge_map(rgb_to_gray(small))
         return batch
 
     # ------------------------------------------------------------------ training
@@ -314,10 +271,10 @@ class StructureKnowledge(InpaintingModule):
 
     def training_batch(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         image, mask = batch["image"], batch["mask"]
-        x = image * 2.0 - 1.0
+        x = to_signed(image)
         grad = tf_sobel_gradients(x)
         out = self.generator(image, batch["edge"], mask, grad)
-        signed = [t * 2.0 - 1.0 for t in out["images"]]
+        signed = [to_signed(t) for t in out["images"]]
 
         # pyramid targets: nearest-resized image and mask, their Sobel maps, Canny maps
         targets, masks, grad_targets = [], [], []
@@ -333,7 +290,6 @@ class StructureKnowledge(InpaintingModule):
 
         structure = self.structure_loss(out["gradients"], grad_targets, edges)
         out_full = signed[-1]
-        comp = out_full * mask + x * (1 - mask)
         l1_hole, l1_valid = self._hole_valid_l1(out_full, x, mask)
         terms: dict[str, torch.Tensor] = {
             "l1_hole": l1_hole,
@@ -343,29 +299,19 @@ class StructureKnowledge(InpaintingModule):
         if self.weights["multiscale_l1"] != 0:
             ms = [sum(self._hole_valid_l1(p, t, m)) for p, t, m in zip(signed, targets, masks)]
             terms["multiscale_l1"] = ms[0] + ms[1]
+        comp01 = out["images"][-1] * mask + image * (1 - mask)
         vgg = self.vgg_loss
         if vgg is not None:
-            vgg_terms = vgg([comp, out_full], x)
+            vgg_terms = vgg([comp01, out["images"][-1]], image)
             terms["perceptual"] = vgg_terms["content"]
             terms["style"] = vgg_terms["style"]
-        comp01 = out["images"][-1] * mask + image * (1 - mask)
-        self.discriminator.requires_grad_(False)
-        terms["adversarial"] = self.adversarial_loss(
-            self.discriminator(comp01), True, for_discriminator=False
-        )
-        self.discriminator.requires_grad_(True)
+        terms["adversarial"], _ = self.generator_adversarial("discriminator", comp01)
         # the structure term carries its weight (alpha) inside PyramidStructureLoss
         weights = {**self.weights, "structure": 1.0}
         g_loss = sum(weights[k] * v for k, v in terms.items())
         self.optimize({"g": g_loss}, "generator", terms)
-
         # D on the same forward pass (composite detached): simultaneous updates as the official
-        real_logits = self.discriminator(image)
-        fake_logits = self.discriminator(comp01.detach())
-        d_loss = self.adversarial_loss(real_logits, True) + self.adversarial_loss(
-            fake_logits, False
-        )
-        self.optimize({"d": d_loss}, "discriminator")
+        d_loss, _ = self.discriminator_step("discriminator", image, comp01)
 
         logs = {"g": g_loss, "d": d_loss, **terms}
         for k, v in structure.items():
@@ -383,8 +329,8 @@ class StructureKnowledge(InpaintingModule):
         border). Gradient: Sobel of the hole-zeroed ``[-1, 1]`` image, zero wherever the 3x3
         Sobel support touches the hole.
         """
-        edge = _canny(rgb_to_gray(image), self.canny_sigma, mask=mask)
-        x = (image * 2.0 - 1.0) * (1 - mask)
+        edge = self.edge_map(rgb_to_gray(image), mask=mask)
+        x = to_signed(image) * (1 - mask)
         grad = tf_sobel_gradients(x) * (1 - dilate_hole(mask))
         return edge, grad
 
@@ -397,7 +343,7 @@ class StructureKnowledge(InpaintingModule):
 
     def eval_logs(self, batch: dict[str, Any], out: dict) -> dict[str, torch.Tensor]:
         """Mean absolute error of the predicted Sobel map inside the hole (6 channels)."""
-        target = tf_sobel_gradients(batch["image"] * 2.0 - 1.0)
+        target = tf_sobel_gradients(to_signed(batch["image"]))
         mask = batch["mask"]
         err = ((out["gradient"] - target).abs() * mask).sum()
         return {"gradient_l1_hole": err / (mask.sum() * target.shape[1]).clamp_min(1.0)}

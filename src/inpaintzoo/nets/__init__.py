@@ -1,49 +1,31 @@
-"""Pure generator/discriminator ``nn.Module``s, one file per method (no Lightning/Hydra)."""
+"""Pure generator/discriminator ``nn.Module``s, one file per method (no Lightning/Hydra).
 
-from inpaintzoo.nets.ctsdg import (
-    CTSDG_VARIANTS,
-    CTSDGDiscriminator,
-    CTSDGGenerator,
-    build_ctsdg_nets,
-)
-from inpaintzoo.nets.edgeconnect import (
-    EDGECONNECT_VARIANTS,
-    EdgeConnectDiscriminator,
-    EdgeGenerator,
-    InpaintGenerator,
-    build_edgeconnect_nets,
-)
-from inpaintzoo.nets.structure_knowledge import (
-    STRUCTURE_KNOWLEDGE_VARIANTS,
-    StructureKnowledgeDiscriminator,
-    StructureKnowledgeGenerator,
-    build_structure_knowledge_nets,
-)
-from inpaintzoo.nets.structureflow import (
-    STRUCTUREFLOW_VARIANTS,
-    MultiScaleDiscriminator,
-    StructureGenerator,
-    TextureGenerator,
-    build_structureflow_nets,
-)
+Import them from their module (``from inpaintzoo.nets.edgeconnect import InpaintGenerator``);
+names in a module's ``__all__`` are also reachable here (``inpaintzoo.nets.InpaintGenerator``),
+looked up on first use, so adding a nets file never edits this one.
+"""
 
-__all__ = [
-    "CTSDG_VARIANTS",
-    "CTSDGDiscriminator",
-    "CTSDGGenerator",
-    "STRUCTUREFLOW_VARIANTS",
-    "STRUCTURE_KNOWLEDGE_VARIANTS",
-    "MultiScaleDiscriminator",
-    "StructureGenerator",
-    "TextureGenerator",
-    "build_structureflow_nets",
-    "StructureKnowledgeDiscriminator",
-    "StructureKnowledgeGenerator",
-    "build_ctsdg_nets",
-    "build_structure_knowledge_nets",
-    "EDGECONNECT_VARIANTS",
-    "EdgeConnectDiscriminator",
-    "EdgeGenerator",
-    "InpaintGenerator",
-    "build_edgeconnect_nets",
-]
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Any
+
+
+def _modules() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
+def __getattr__(name: str) -> Any:
+    for module_name in _modules():
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        if name in getattr(module, "__all__", ()):
+            return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    names = set(globals())
+    for module_name in _modules():
+        names.update(getattr(importlib.import_module(f"{__name__}.{module_name}"), "__all__", ()))
+    return sorted(names)

@@ -7,7 +7,7 @@ Official code (TensorFlow 1.15): YoungGod/sturcture-inpainting (``src/inpaint_mo
 
 Generator (``b`` = base width 64; every "conv" is ``gen_conv``: reflect pad, conv with bias,
 instance norm with learnable scale/shift, activation; see
-:class:`~inpaintzoo.blocks.nonlocal_attention.ConvNormAct`)::
+:func:`~inpaintzoo.blocks.nonlocal_attention.tf_conv_norm_act`)::
 
     input 11 ch = [x*(1-m) (3, [-1,1]), (1-edge)*(1-m)+m (1), m (1), grad*(1-m) (6)]   (H)
     encoder: conv k7 11->b ReLU; conv k4 s2 b->2b ReLU; conv k4 s2 2b->4b ReLU        (H/4)
@@ -50,9 +50,9 @@ from torch import nn
 from inpaintzoo.blocks import DilatedResBlock, conv2d, init_weights
 from inpaintzoo.blocks.nonlocal_attention import (
     TF_INSTANCE_NORM_EPS,
-    ConvNormAct,
-    DeconvNormAct,
     PooledNonLocalAttention,
+    tf_conv_norm_act,
+    tf_deconv_norm_act,
 )
 
 __all__ = [
@@ -116,11 +116,11 @@ class _DecoderStage(nn.Module):
     def __init__(self, channels: int, up_channels: int | None, reduction: int) -> None:
         super().__init__()
         self.attention = PooledNonLocalAttention(channels, reduction)
-        self.structure = ConvNormAct(channels, channels, 5, activation="relu")
-        self.gradient_head = ConvNormAct(channels, GRADIENT_CHANNELS, 1, activation="none")
-        self.image_head = ConvNormAct(channels, 3, 1, activation="tanh")
+        self.structure = tf_conv_norm_act(channels, channels, 5, activation="relu")
+        self.gradient_head = tf_conv_norm_act(channels, GRADIENT_CHANNELS, 1, activation="none")
+        self.image_head = tf_conv_norm_act(channels, 3, 1, activation="tanh")
         self.upsample = (
-            DeconvNormAct(2 * channels, up_channels, 4, stride=2, activation="relu")
+            tf_deconv_norm_act(2 * channels, up_channels, 4, stride=2, activation="relu")
             if up_channels is not None
             else None
         )
@@ -177,9 +177,9 @@ class StructureKnowledgeGenerator(nn.Module):
         b = base_channels
         self.base_channels = b
         self.encoder = nn.Sequential(
-            ConvNormAct(INPUT_CHANNELS, b, 7, activation="relu"),
-            ConvNormAct(b, 2 * b, 4, stride=2, activation="relu"),
-            ConvNormAct(2 * b, 4 * b, 4, stride=2, activation="relu"),
+            tf_conv_norm_act(INPUT_CHANNELS, b, 7, activation="relu"),
+            tf_conv_norm_act(b, 2 * b, 4, stride=2, activation="relu"),
+            tf_conv_norm_act(2 * b, 4 * b, 4, stride=2, activation="relu"),
         )
         blocks = [
             DilatedResBlock(4 * b, dilation=2, norm="instance", affine=True)

@@ -31,6 +31,7 @@ from torch import nn
 from inpaintzoo.blocks.conv import spectral_norm
 from inpaintzoo.blocks.flow import GaussianSampler
 
+from inpaintzoo.blocks.layers import ChannelLayerNorm, activation, norm2d
 __all__ = [
     "MIN_SIZE",
     "OFFICIAL_PARAM_COUNTS",
@@ -78,56 +79,15 @@ OFFICIAL_PARAM_COUNTS: dict[str, int] = {
 }
 
 
-class ChannelLayerNorm(nn.Module):
-    """Layer norm over ``(C, H, W)`` of each sample with a per-channel affine (C + C params).
-
-    Shape: ``(B, C, H, W) -> (B, C, H, W)``.
-    """
-
-    def __init__(self, channels: int, eps: float = 1e-5) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(channels))
-        self.bias = nn.Parameter(torch.zeros(channels))
-        self.eps = eps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # statistics over (C, H, W) written out (not F.layer_norm(x, x.shape[1:])) so the
-        # graph keeps H and W dynamic under ONNX export
-        mean = x.mean(dim=(1, 2, 3), keepdim=True)
-        var = x.var(dim=(1, 2, 3), keepdim=True, unbiased=False)
-        x = (x - mean) * torch.rsqrt(var + self.eps)
-        return x * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
-
-
-def _norm(kind: str, channels: int) -> nn.Module:
-    if kind == "in":
-        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
-    if kind == "ln":
-        return ChannelLayerNorm(channels)
-    if kind == "none":
-        return nn.Identity()
-    raise ValueError(f"unknown norm {kind!r}; choose 'in', 'ln' or 'none'")
-
-
-def _act(kind: str) -> nn.Module:
-    if kind == "relu":
-        return nn.ReLU(inplace=True)
-    if kind == "lrelu":
-        return nn.LeakyReLU(0.2, inplace=True)
-    if kind == "tanh":
-        return nn.Tanh()
-    if kind == "none":
-        return nn.Identity()
-    raise ValueError(f"unknown activation {kind!r}")
-
-
 class ConvBlock(nn.Sequential):
     """Reflection pad -> conv (optionally SN) -> norm -> activation (official ``Conv2dBlock``).
 
     Args:
         in_ch, out_ch, kernel, stride, padding: conv geometry (padding by reflection).
-        norm: ``"in"`` (InstanceNorm, no affine), ``"ln"`` (:class:`ChannelLayerNorm`), ``"none"``.
-        act: ``"relu"``, ``"lrelu"`` (0.2), ``"tanh"``, ``"none"``.
+        norm: ``"instance"`` (no affine), ``"layer"`` (:class:`ChannelLayerNorm`), ``"none"``
+            (the shared names of :func:`inpaintzoo.blocks.norm2d`).
+        act: ``"relu"``, ``"leaky_relu"`` (0.2), ``"tanh"``, ``"none"``
+            (:func:`inpaintzoo.blocks.activation`).
         use_sn: spectral norm on the conv weight.
         bias: conv bias.
 
@@ -150,8 +110,8 @@ class ConvBlock(nn.Sequential):
         super().__init__(
             nn.ReflectionPad2d(padding) if padding else nn.Identity(),
             spectral_norm(conv, enabled=use_sn),
-            _norm(norm, out_ch),
-            _act(act),
+            norm2d(norm, out_ch),
+            activation(act),
         )
 
     @property
@@ -165,7 +125,7 @@ class ResBlock(nn.Module):
     Shape: ``(B, dim, H, W) -> (B, dim, H, W)``.
     """
 
-    def __init__(self, dim: int, norm: str = "in") -> None:
+    def __init__(self, dim: int, norm: str = "instance") -> None:
         super().__init__()
         self.body = nn.Sequential(
             ConvBlock(dim, dim, 3, 1, 1, norm=norm, act="relu"),
@@ -256,29 +216,29 @@ class StructureGenerator(nn.Module):
         d, sn = dim, use_sn
 
         def block(i: int, o: int, k: int, s: int, p: int) -> ConvBlock:
-            return ConvBlock(i, o, k, s, p, norm="in", act="relu", use_sn=sn)
+            return ConvBlock(i, o, k, s, p, norm="instance", act="relu", use_sn=sn)
 
         self.input_layer = block(7, d, 7, 1, 3)
         self.down0 = nn.Sequential(block(d, 2 * d, 4, 2, 1), block(2 * d, 2 * d, 5, 1, 2))
         self.down1 = nn.Sequential(block(2 * d, 4 * d, 4, 2, 1), block(4 * d, 4 * d, 5, 1, 2))
         self.down2 = block(4 * d, 8 * d, 4, 2, 1)
         self.up0 = nn.Sequential(
-            _res_blocks(n_res, 8 * d, "in"),
+            _res_blocks(n_res, 8 * d, "instance"),
             nn.Upsample(scale_factor=2, mode="nearest"),
             block(8 * d, 4 * d, 5, 1, 2),
         )
         self.up1 = nn.Sequential(
-            _res_blocks(n_res, 4 * d, "in"),
+            _res_blocks(n_res, 4 * d, "instance"),
             nn.Upsample(scale_factor=2, mode="nearest"),
             block(4 * d, 2 * d, 5, 1, 2),
         )
         self.up2 = nn.Sequential(
-            _res_blocks(n_res, 2 * d, "in"),
+            _res_blocks(n_res, 2 * d, "instance"),
             nn.Upsample(scale_factor=2, mode="nearest"),
             block(2 * d, d, 5, 1, 2),
         )
         self.content_param = nn.ModuleList(
-            [ConvBlock(c, c, 5, 1, 2, norm="in", act="relu") for c in (4 * d, 2 * d, d)]
+            [ConvBlock(c, c, 5, 1, 2, norm="instance", act="relu") for c in (4 * d, 2 * d, d)]
         )
         self.to_image = _ToImage(d, 3)
         if init:
@@ -321,15 +281,15 @@ class TextureGenerator(nn.Module):
         d = dim
 
         def fb(i: int, o: int, k: int, s: int, p: int, act: str = "relu") -> ConvBlock:
-            return ConvBlock(i, o, k, s, p, norm="in", act=act)
+            return ConvBlock(i, o, k, s, p, norm="instance", act=act)
 
         def cb(i: int, o: int, k: int, s: int, p: int) -> ConvBlock:
-            return ConvBlock(i, o, k, s, p, norm="ln", act="relu")
+            return ConvBlock(i, o, k, s, p, norm="layer", act="relu")
 
         def tconv(i: int, o: int) -> nn.Sequential:
             return nn.Sequential(
                 nn.ConvTranspose2d(i, o, 6, stride=2, padding=2, bias=True),
-                _norm("in", o),
+                norm2d("instance", o),
                 nn.ReLU(inplace=True),
             )
 
@@ -339,9 +299,9 @@ class TextureGenerator(nn.Module):
         self.flow_d1 = nn.Sequential(fb(d, 2 * d, 4, 2, 1), fb(2 * d, 2 * d, 5, 1, 2))
         self.flow_d2 = nn.Sequential(fb(2 * d, 4 * d, 4, 2, 1), fb(4 * d, 4 * d, 5, 1, 2))
         self.flow_d3 = nn.Sequential(fb(4 * d, 8 * d, 4, 2, 1), fb(8 * d, 8 * d, 5, 1, 2))
-        self.flow_u0 = nn.Sequential(_res_blocks(n_res, 8 * d, "in"), tconv(8 * d, 4 * d))
+        self.flow_u0 = nn.Sequential(_res_blocks(n_res, 8 * d, "instance"), tconv(8 * d, 4 * d))
         self.flow_u1 = nn.Sequential(
-            fb(8 * d, 4 * d, 5, 1, 2), _res_blocks(n_res, 4 * d, "in"), tconv(4 * d, 2 * d)
+            fb(8 * d, 4 * d, 5, 1, 2), _res_blocks(n_res, 4 * d, "instance"), tconv(4 * d, 2 * d)
         )
         self.location = nn.Sequential(
             fb(4 * d, d, 5, 1, 2),
@@ -358,13 +318,15 @@ class TextureGenerator(nn.Module):
         self.conv_d1 = nn.Sequential(cb(2 * d, 4 * d, 5, 1, 2), cb(4 * d, 8 * d, 4, 2, 1))
         self.sample_large = GaussianSampler(16, 4.0)
         self.sample_small = GaussianSampler(4, 2.0)
-        self.conv_u0 = nn.Sequential(_res_blocks(n_res, 8 * d, "ln"), _up_conv(8 * d, 4 * d, "ln"))
+        self.conv_u0 = nn.Sequential(
+            _res_blocks(n_res, 8 * d, "layer"), _up_conv(8 * d, 4 * d, "layer")
+        )
         self.conv_u1 = nn.Sequential(
             cb(8 * d, 4 * d, 5, 1, 2),
-            _res_blocks(n_res, 4 * d, "ln"),
-            _up_conv(4 * d, 2 * d, "ln"),
-            _res_blocks(n_res, 2 * d, "ln"),
-            _up_conv(2 * d, d, "ln"),
+            _res_blocks(n_res, 4 * d, "layer"),
+            _up_conv(4 * d, 2 * d, "layer"),
+            _res_blocks(n_res, 2 * d, "layer"),
+            _up_conv(2 * d, d, "layer"),
         )
         self.to_image = _ToImage(d, 3)
         if init:
@@ -406,12 +368,12 @@ class DownsampleResBlock(nn.Module):
     def __init__(self, in_ch: int, out_ch: int) -> None:
         super().__init__()
         self.main = nn.Sequential(
-            ConvBlock(in_ch, in_ch, 3, 1, 1, act="lrelu", use_sn=True),
-            ConvBlock(in_ch, out_ch, 3, 1, 1, act="lrelu", use_sn=True),
+            ConvBlock(in_ch, in_ch, 3, 1, 1, act="leaky_relu", use_sn=True),
+            ConvBlock(in_ch, out_ch, 3, 1, 1, act="leaky_relu", use_sn=True),
             nn.AvgPool2d(2),
         )
         self.shortcut = nn.Sequential(
-            nn.AvgPool2d(2), ConvBlock(in_ch, out_ch, 1, 1, 0, act="lrelu", use_sn=True)
+            nn.AvgPool2d(2), ConvBlock(in_ch, out_ch, 1, 1, 0, act="leaky_relu", use_sn=True)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -427,7 +389,7 @@ class FlowDiscriminator(nn.Module):
     def __init__(self, in_ch: int = 3, dim: int = 64) -> None:
         super().__init__()
         self.model = nn.Sequential(
-            ConvBlock(in_ch, dim, 4, 2, 1, act="lrelu", use_sn=True),
+            ConvBlock(in_ch, dim, 4, 2, 1, act="leaky_relu", use_sn=True),
             DownsampleResBlock(dim, 2 * dim),
             DownsampleResBlock(2 * dim, 4 * dim),
             ConvBlock(4 * dim, 1, 1, 1, 0, act="none", use_sn=True, bias=False),
