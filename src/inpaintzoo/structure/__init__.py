@@ -14,13 +14,22 @@ from inpaintzoo.structure.edges import (
 )
 from inpaintzoo.structure.gradient import gradient_magnitude, sobel_gradients
 from inpaintzoo.structure.gray import SKIMAGE_GRAY_WEIGHTS, rgb_to_gray
-from inpaintzoo.structure.rtv import RTV_DEFAULTS, RTVCache, rtv_smooth, rtv_smooth_reference
+from inpaintzoo.structure.rtv import (
+    RTV_DEFAULTS,
+    RTV_SOLVERS,
+    RTVCache,
+    rtv_smooth,
+    rtv_smooth_reference,
+    rtv_solve,
+)
 
 __all__ = [
     "RTV_DEFAULTS",
     "RTVCache",
+    "RTV_SOLVERS",
     "rtv_smooth",
     "rtv_smooth_reference",
+    "rtv_solve",
     "SKIMAGE_GRAY_WEIGHTS",
     "CannyEdges",
     "canny_edges",
