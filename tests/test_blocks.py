@@ -334,3 +334,44 @@ def test_patch_discriminator_compiles():
     compiled = torch.compile(d)
     with torch.no_grad():
         torch.testing.assert_close(compiled(x)[0], d(x)[0])
+
+
+# ----------------------------------------------------------------------------- the factory
+def test_gated_conv_gate_range_and_closed_gate():
+    from inpaintzoo.blocks import GatedConv2d
+
+    torch.manual_seed(0)
+    conv = GatedConv2d(4, 6, 3, padding=1)
+    x = torch.randn(2, 4, 8, 8) * 5
+    gate = conv.gate(x)
+    assert gate.shape == (2, 6, 8, 8) and gate.min() > 0 and gate.max() < 1
+    # one conv with doubled outputs: the parameters of Conv2d(4, 12, 3)
+    assert sum(p.numel() for p in conv.parameters()) == 12 * 4 * 9 + 12
+    with torch.no_grad():
+        conv.conv.bias[6:] = -1e4  # close every gate
+    assert conv(x).abs().max() < 1e-6
+    with torch.no_grad():
+        conv.conv.bias[6:] = 1e4  # open: act(features) alone
+    features = torch.nn.functional.conv2d(x, conv.conv.weight[:6], conv.conv.bias[:6], padding=1)
+    torch.testing.assert_close(conv(x), torch.nn.functional.elu(features))
+
+
+@pytest.mark.parametrize("kind", ["plain", "spectral", "gated", "partial"])
+def test_conv_norm_act_kinds(kind):
+    from inpaintzoo.blocks import ConvNormAct
+
+    block = ConvNormAct(3, 8, 4, stride=2, padding=1, conv=kind, norm="batch", activation="relu")
+    x = torch.rand(2, 3, 16, 16)
+    if kind == "partial":
+        out, valid = block(x, torch.ones(2, 3, 16, 16))
+        assert valid.shape[-2:] == (8, 8)
+    else:
+        out = block(x)
+    assert out.shape == (2, 8, 8, 8)
+    assert has_spectral_norm(block.conv) == (kind == "spectral")
+    with pytest.raises(ValueError, match="unknown conv kind"):
+        ConvNormAct(3, 8, 3, conv="deformable")
+    with pytest.raises(ValueError, match="unknown activation"):
+        ConvNormAct(3, 8, 3, activation="gelu")
+    reflect = ConvNormAct(3, 8, 3, pad_mode="reflect", norm="instance", activation="none")
+    assert isinstance(reflect.pad, nn.ReflectionPad2d) and reflect.conv.padding == (0, 0)

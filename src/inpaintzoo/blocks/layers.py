@@ -96,8 +96,9 @@ def norm2d(
     for ``instance`` (EdgeConnect, StructureFlow); ``eps`` to PyTorch's 1e-5.
 
     Example:
-        >>> norm2d("instance", 8)
-        InstanceNorm2d(8, eps=1e-05, momentum=0.1, affine=False, track_running_stats=False)
+        >>> norm = norm2d("instance", 8)
+        >>> type(norm).__name__, norm.affine, norm.track_running_stats
+        ('InstanceNorm2d', False, False)
     """
     eps = 1e-5 if eps is None else float(eps)
     if name == "batch":
@@ -161,6 +162,8 @@ class GatedConv2d(nn.Module):
         )
         self.conv = spectral_norm(conv, enabled=spectral)
         self.act = _make_activation(activation)
+        if hasattr(self.act, "inplace"):  # the feature half is a view of the conv output
+            self.act.inplace = False
 
     def gate(self, x: torch.Tensor) -> torch.Tensor:
         """The gate ``sigmoid(G)`` alone, ``(B, out, H', W')`` in ``(0, 1)``."""

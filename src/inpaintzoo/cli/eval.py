@@ -20,6 +20,7 @@ import hydra
 from omegaconf import DictConfig
 
 from inpaintzoo.cli.common import config_dir, device_for, to_plain
+from inpaintzoo.cli.errors import friendly_errors
 from inpaintzoo.utils.naming import slug
 
 if TYPE_CHECKING:
@@ -226,6 +227,7 @@ def run_eval(cfg: DictConfig) -> list[dict]:
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="eval")
+@friendly_errors
 def main(cfg: DictConfig) -> None:
     """Entry point of ``inpaintzoo-eval``."""
     run_eval(cfg)

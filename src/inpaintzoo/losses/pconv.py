@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from inpaintzoo.conventions import composite
 from inpaintzoo.losses.perceptual import VGGFeatures, gram_matrix
 
 __all__ = ["PCONV_TERMS", "PConvLoss", "hole_valid_l1", "total_variation"]
@@ -128,7 +129,7 @@ class PConvLoss(nn.Module):
     def forward(
         self, output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
     ) -> dict[str, torch.Tensor]:
-        composite = output * mask + target * (1.0 - mask)
+        comp = composite(output, target, mask)
         result: dict[str, torch.Tensor] = {}
         if {"hole", "valid"} & set(self.terms):
             hole, valid = hole_valid_l1(output, target, mask)
@@ -137,9 +138,9 @@ class PConvLoss(nn.Module):
             if "valid" in self.terms:
                 result["valid"] = valid
         if self.extractor is not None:
-            result.update(self._vgg_terms(output, composite, target))
+            result.update(self._vgg_terms(output, comp, target))
         if "tv" in self.terms:
             k = 2 * self.tv_dilation + 1
             region = F.max_pool2d(mask.float(), k, stride=1, padding=self.tv_dilation)
-            result["tv"] = total_variation(composite, region)
+            result["tv"] = total_variation(comp, region)
         return result

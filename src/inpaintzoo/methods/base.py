@@ -43,7 +43,7 @@ from torch import nn
 from torchmetrics import MeanAbsoluteError, MetricCollection
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
-from inpaintzoo.conventions import check_pair, composite
+from inpaintzoo.conventions import check_pair, composite, masked_input
 from inpaintzoo.losses import AdversarialLoss
 from inpaintzoo.methods.contract import MethodContract
 from inpaintzoo.structure import canny_edges, rgb_to_gray, sobel_gradients
@@ -411,7 +411,7 @@ class InpaintingModule(pl.LightningModule):
         """
         check_pair(image, mask)
         # Networks only ever see the known pixels: no method can peek into the hole.
-        out = self.inpaint_raw(image * (1.0 - mask), mask, **extras)
+        out = self.inpaint_raw(masked_input(image, mask), mask, **extras)
         out["composite"] = composite(out["output"].clamp(0, 1), image, mask)
         return out
 

@@ -34,6 +34,7 @@ from typing import Any
 
 import torch
 
+from inpaintzoo.conventions import composite
 from inpaintzoo.losses import VGGLoss, feature_matching_loss, hole_normalized_l1
 from inpaintzoo.methods.base import InpaintingModule
 from inpaintzoo.methods.contract import LearningCheck, MethodContract, Phase, Stage, register_method
@@ -177,12 +178,12 @@ class EdgeConnect(InpaintingModule):
             if stage == 3:  # G1 frozen: its prediction in the hole, ground truth outside
                 with torch.no_grad():
                     pred_edge = self.edge_generator(self.edge_input(gray, edge, mask))
-                edge_in = pred_edge * mask + edge * (1 - mask)
+                edge_in = composite(pred_edge, edge, mask)
             _, g_loss, step_logs = self._inpaint_step(image, edge_in, mask)
             self.optimize({"inpaint_g": g_loss}, "inpaint_generator", step_logs)
         else:  # joint: G2's loss back-propagates into G1 through the composited edges
             pred_edge, e_loss, edge_logs = self._edge_step(gray, edge, mask)
-            edge_in = pred_edge * mask + edge * (1 - mask)
+            edge_in = composite(pred_edge, edge, mask)
             _, i_loss, step_logs = self._inpaint_step(image, edge_in, mask)
             step_logs.update(edge_logs)
             self.optimize(
@@ -223,7 +224,7 @@ class EdgeConnect(InpaintingModule):
             maps = self.predict_edges(image, mask)
             edge = maps["edge_pred"]
             if self.inference_edges == "composite":
-                edge = edge * mask + maps["edge_known"] * (1 - mask)
+                edge = composite(edge, maps["edge_known"], mask)
         if edge_sketch is not None:
             if edge_sketch.shape != mask.shape:
                 raise ValueError(

@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inpaintzoo.conventions import to_signed
+from inpaintzoo.conventions import composite, to_signed
 from inpaintzoo.losses import VGG19Features, gram_matrix
 from inpaintzoo.losses.pyramid import PyramidStructureLoss
 from inpaintzoo.methods.base import InpaintingModule
@@ -299,7 +299,7 @@ class StructureKnowledge(InpaintingModule):
         if self.weights["multiscale_l1"] != 0:
             ms = [sum(self._hole_valid_l1(p, t, m)) for p, t, m in zip(signed, targets, masks)]
             terms["multiscale_l1"] = ms[0] + ms[1]
-        comp01 = out["images"][-1] * mask + image * (1 - mask)
+        comp01 = composite(out["images"][-1], image, mask)
         vgg = self.vgg_loss
         if vgg is not None:
             vgg_terms = vgg([comp01, out["images"][-1]], image)

@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from inpaintzoo.conventions import to_signed
 from inpaintzoo.losses.perceptual import (
     MissingWeightsError,
     exclude_from_state_dict,
@@ -144,8 +145,8 @@ class LPIPSMetric(nn.Module):
                 f"expected two (B, 3, H, W) images, got {tuple(pred.shape)}, {tuple(target.shape)}"
             )
         parameter = next(self.model.parameters())
-        p = pred.to(parameter.device, torch.float32) * 2.0 - 1.0
-        t = target.to(parameter.device, torch.float32) * 2.0 - 1.0
+        p = to_signed(pred.to(parameter.device, torch.float32))
+        t = to_signed(target.to(parameter.device, torch.float32))
         return self.model(p, t, normalize=False).reshape(-1)
 
     def extra_repr(self) -> str:

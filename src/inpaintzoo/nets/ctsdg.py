@@ -37,6 +37,7 @@ from inpaintzoo.blocks.discriminators import PatchDiscriminator
 from inpaintzoo.blocks.fusion import BiGFF
 from inpaintzoo.blocks.init import init_weights
 from inpaintzoo.blocks.partial_conv import PartialConvBlock
+from inpaintzoo.conventions import from_signed, to_signed
 
 __all__ = [
     "CTSDG_VARIANTS",
@@ -275,7 +276,7 @@ class CTSDGGenerator(nn.Module):
         """Every intermediate map of one forward pass (see the class docstring)."""
         self._check(image, edge, gray, mask)
         valid = 1.0 - mask
-        texture_in = (image * 2.0 - 1.0) * valid  # official: [-1, 1] image times valid mask
+        texture_in = to_signed(image) * valid  # official: [-1, 1] image times valid mask
         structure_in = torch.cat([edge * valid, gray * valid], dim=1)
         t_feats, t_masks = self.texture_encoder(texture_in, valid.expand(-1, 3, -1, -1))
         s_feats, s_masks = self.structure_encoder(structure_in, valid.expand(-1, 2, -1, -1))
@@ -298,8 +299,8 @@ class CTSDGGenerator(nn.Module):
             "F_s": f_s,
             "fused": fused,
             "cfa": aggregated,
-            "output": (output + 1.0) / 2.0,
-            "projected_image": (projected_image + 1.0) / 2.0,
+            "output": from_signed(output),
+            "projected_image": from_signed(projected_image),
             "projected_edge_logits": projected_edge_logits,
             "projected_edge": torch.sigmoid(projected_edge_logits),
         }
@@ -381,7 +382,7 @@ class CTSDGDiscriminator(nn.Module):
                 f"CTSDGDiscriminator expects image (B, 3, H, W) and gray (B, 1, H, W), got "
                 f"{tuple(image.shape)} and {tuple(gray.shape)}"
             )
-        signed = image * 2.0 - 1.0
+        signed = to_signed(image)
         texture_logits, _ = self.texture_branch(signed)
         edge_logits = self.edge_detector(signed)
         structure_edge = torch.sigmoid(edge_logits) if edge is None else edge

@@ -42,6 +42,7 @@ from inpaintzoo.blocks import (
     init_weights,
     legacy_spectral_norm_keys_to_parametrization,
 )
+from inpaintzoo.conventions import from_signed
 
 __all__ = [
     "DISCRIMINATOR_MIN_SIZE",
@@ -225,7 +226,7 @@ class InpaintGenerator(_EdgeConnectGenerator):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, in_channels, H, W) -> (B, 3, H, W)`` RGB in ``[0, 1]``."""
-        return (torch.tanh(self.forward_logits(x)) + 1.0) / 2.0
+        return from_signed(torch.tanh(self.forward_logits(x)))
 
 
 class EdgeConnectDiscriminator(PatchDiscriminator):

@@ -54,6 +54,7 @@ from inpaintzoo.blocks.nonlocal_attention import (
     tf_conv_norm_act,
     tf_deconv_norm_act,
 )
+from inpaintzoo.conventions import from_signed, to_signed
 
 __all__ = [
     "GRADIENT_CHANNELS",
@@ -234,7 +235,7 @@ class StructureKnowledgeGenerator(nn.Module):
         known = 1.0 - mask
         return torch.cat(
             [
-                (image * 2.0 - 1.0) * known,
+                to_signed(image) * known,
                 (1.0 - edge) * known + mask,
                 mask,
                 gradient * known,
@@ -266,7 +267,7 @@ class StructureKnowledgeGenerator(nn.Module):
         gradient: torch.Tensor,
     ) -> dict[str, list[torch.Tensor]]:
         out = self.forward_input(self.build_input(image, edge, mask, gradient))
-        out["images"] = [(t + 1.0) * 0.5 for t in out["images"]]
+        out["images"] = [from_signed(t) for t in out["images"]]
         return out
 
 
@@ -329,7 +330,7 @@ class StructureKnowledgeDiscriminator(nn.Module):
             raise ValueError(
                 f"StructureKnowledgeDiscriminator expects (B, 3, H, W), got {tuple(image.shape)}"
             )
-        return self.layers(image * 2.0 - 1.0)
+        return self.layers(to_signed(image))
 
 
 def build_structure_knowledge_nets(variant: str = "full", **overrides: Any) -> dict[str, nn.Module]:

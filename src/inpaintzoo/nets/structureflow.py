@@ -32,6 +32,7 @@ from inpaintzoo.blocks.conv import spectral_norm
 from inpaintzoo.blocks.flow import GaussianSampler
 
 from inpaintzoo.blocks.layers import ChannelLayerNorm, activation, norm2d
+from inpaintzoo.conventions import from_signed, to_signed
 __all__ = [
     "MIN_SIZE",
     "OFFICIAL_PARAM_COUNTS",
@@ -190,8 +191,8 @@ def _inputs(
             f"{tuple(image.shape)}, {tuple(structure.shape)}, {tuple(mask.shape)}"
         )
     known = 1.0 - mask
-    img = (image * 2.0 - 1.0) * known
-    struct = structure * 2.0 - 1.0
+    img = to_signed(image) * known
+    struct = to_signed(structure)
     if mask_structure:
         struct = struct * known
     return torch.cat([img, struct, mask], dim=1)
@@ -259,7 +260,7 @@ class StructureGenerator(nn.Module):
 
     def forward(self, image: torch.Tensor, smooth: torch.Tensor, mask: torch.Tensor):
         out = self.forward_features(_inputs(image, smooth, mask, mask_structure=True))["out"]
-        return (out + 1.0) / 2.0
+        return from_signed(out)
 
 
 class TextureGenerator(nn.Module):
@@ -355,7 +356,7 @@ class TextureGenerator(nn.Module):
         self, image: torch.Tensor, structure: torch.Tensor, mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         maps = self.forward_features(_inputs(image, structure, mask, mask_structure=False))
-        return (maps["out"] + 1.0) / 2.0, maps["flow"]
+        return from_signed(maps["out"]), maps["flow"]
 
 
 class DownsampleResBlock(nn.Module):
@@ -418,7 +419,7 @@ class MultiScaleDiscriminator(nn.Module):
             raise ValueError(f"MultiScaleDiscriminator expects (B, 3, H, W), got {tuple(x.shape)}")
         if min(x.shape[-2:]) < 32:
             raise ValueError(f"MultiScaleDiscriminator needs H, W >= 32, got {tuple(x.shape)}")
-        x = x * 2.0 - 1.0
+        x = to_signed(x)
         outputs = []
         for i, disc in enumerate(self.scales):
             if i:
