@@ -422,13 +422,15 @@ class InpaintingModule(pl.LightningModule):
     def configure_optimizers(self):
         specs = self.optimizer_specs()
         self._optimizer_names = list(specs)
-        optimizers = []
-        for params, lr in specs.values():
-            params = [p for p in params if p.requires_grad]
-            optimizers.append(
-                torch.optim.Adam(params, lr=lr, betas=self.betas, weight_decay=self.weight_decay)
-            )
-        return optimizers
+        return [
+            self.make_optimizer([p for p in params if p.requires_grad], lr)
+            for params, lr in specs.values()
+        ]
+
+    def make_optimizer(self, params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+        """One network's optimizer: Adam with ``betas`` and ``weight_decay`` (override for a
+        paper that uses another, e.g. GLCIC's ADADELTA)."""
+        return torch.optim.Adam(params, lr=lr, betas=self.betas, weight_decay=self.weight_decay)
 
     def _optimizer(self, name: str):
         if not self._optimizer_names:
@@ -547,7 +549,8 @@ class InpaintingModule(pl.LightningModule):
         for i in order[: max(0, total - sum(lengths))]:
             lengths[i] += 1
         while sum(lengths) > total:  # the minimum of 1 took more than the shares allowed
-            i = max(range(len(phases)), key=lambda j: (lengths[j] - shares[j], -j))
+            longer = [j for j in range(len(phases)) if lengths[j] > 1]
+            i = max(longer, key=lambda j: (lengths[j] - shares[j], -j))
             lengths[i] -= 1
         return lengths
 
