@@ -5,12 +5,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.inpaintzoo-installed
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: install demo test test-slow test-data test-notebooks test-gpu test-all lint format bench bench-eval bench-speed bench-gpu clean
+.PHONY: install demo app test test-slow test-data test-notebooks test-gpu test-app test-all lint format bench bench-eval bench-speed bench-gpu clean
 
 # Create the virtual environment if missing and install the package with its dev extras.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[dev,sweep,export]"
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[dev,sweep,export,app]"
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -23,6 +23,20 @@ demo: $(STAMP)
 ## The default test suite (CPU, 64 px, tiny widths; under ~15 minutes on 2 cores)
 test: $(STAMP)
 	$(PYTEST) -q
+
+## The interactive app on 127.0.0.1 with the demo's checkpoint (trains it first when absent);
+## more options: make app APP_ARGS="port=7861 share=true"
+DEMO_CKPT := outputs/demo/edgeconnect/checkpoints/last.ckpt
+app: $(STAMP)
+	@test -f $(DEMO_CKPT) || $(MAKE) demo
+	$(BIN)/inpaintzoo-app ckpt=$(DEMO_CKPT) $(APP_ARGS)
+
+## The app end to end in headless Debian chromium (apt-installed when absent) with a tiny
+## checkpoint of its own (INPAINTZOO_APP_CKPT=path: another); screenshots -> docs/app/
+test-app: $(STAMP)
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+	$(PYTEST) -q -m app
 
 test-slow: $(STAMP)
 	$(PYTEST) -q -m slow

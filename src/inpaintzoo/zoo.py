@@ -146,9 +146,15 @@ def create_model(name: str, variant: str = "full", **options: Any):
 
 
 def load_checkpoint(
-    path: str | Path, expected: str | None = None, map_location: str | torch.device = "cpu"
+    path: str | Path,
+    expected: str | None = None,
+    map_location: str | torch.device = "cpu",
+    **options: Any,
 ):
     """Load a trained module from a Lightning checkpoint, safely (``weights_only=True``).
+
+    ``options`` override stored inference-time options (e.g. GLCIC's ``postprocess``,
+    EdgeConnect's ``inference_edges``); they go through the same option check as training.
 
     Raises:
         FileNotFoundError: no such file.
@@ -179,7 +185,9 @@ def load_checkpoint(
     if expected is not None and method != expected:
         raise ValueError(f"{path} is a {method!r} checkpoint, but {expected!r} was requested")
     variant, kwargs = split_hparams(hparams)
-    model = create_model(method, variant=variant, **kwargs)
+    if isinstance(kwargs.get("schedule"), list) and kwargs.get("stage") is not None:
+        kwargs.pop("stage")  # checkpoints before the method contract stored both; the list ruled
+    model = create_model(method, variant=variant, **{**kwargs, **options})
     model.load_state_dict(ckpt["state_dict"])
     model.on_load_checkpoint(ckpt)
     model.eval()
