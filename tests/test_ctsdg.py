@@ -286,7 +286,7 @@ def test_adversarial_term_and_discriminator_loss_values(batch):
     one spectral-norm power iteration per forward, as in the step)."""
     import copy
 
-    model = tiny()
+    model = tiny(stage="train")
     seen = {}
     orig_adv, orig_step, orig_losses = (
         model.generator_adversarial,
@@ -351,7 +351,7 @@ def test_vgg16_backbone_is_never_downloaded(tmp_path, monkeypatch):
 
 
 def test_generator_step_first_and_its_loss_never_reaches_the_discriminator(batch):
-    model = tiny()
+    model = tiny(stage="train")  # the paper's first stage: D at 0.1x the generator's 2e-4
     calls = []
     orig = model.optimize
 

@@ -423,13 +423,16 @@ class InpaintingModule(pl.LightningModule):
         specs = self.optimizer_specs()
         self._optimizer_names = list(specs)
         return [
-            self.make_optimizer([p for p in params if p.requires_grad], lr)
-            for params, lr in specs.values()
+            self.make_optimizer(name, [p for p in params if p.requires_grad], lr)
+            for name, (params, lr) in specs.items()
         ]
 
-    def make_optimizer(self, params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
-        """One network's optimizer: Adam with ``betas`` and ``weight_decay`` (override for a
-        paper that uses another, e.g. GLCIC's ADADELTA)."""
+    def make_optimizer(
+        self, name: str, params: list[nn.Parameter], lr: float
+    ) -> torch.optim.Optimizer:
+        """The optimizer named ``name`` (see :meth:`optimizer_specs`): Adam with ``betas`` and
+        ``weight_decay``. Override for a paper that uses another (GLCIC's ADADELTA) or other
+        settings for one network (LBAM's discriminator betas)."""
         return torch.optim.Adam(params, lr=lr, betas=self.betas, weight_decay=self.weight_decay)
 
     def _optimizer(self, name: str):

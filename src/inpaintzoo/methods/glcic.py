@@ -194,7 +194,7 @@ class GLCIC(InpaintingModule):
         return value
 
     # ------------------------------------------------------------------ optimisation
-    def make_optimizer(self, params, lr: float) -> torch.optim.Optimizer:
+    def make_optimizer(self, name: str, params, lr: float) -> torch.optim.Optimizer:
         """ADADELTA (the paper's optimiser) instead of the base class's Adam."""
         return torch.optim.Adadelta(
             params,
