@@ -14,9 +14,7 @@ import pytest
 
 import inpaintzoo
 
-MODULES = sorted(
-    m.name for m in pkgutil.walk_packages(inpaintzoo.__path__, prefix="inpaintzoo.")
-)
+MODULES = sorted(m.name for m in pkgutil.walk_packages(inpaintzoo.__path__, prefix="inpaintzoo."))
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -153,6 +153,9 @@ def load_checkpoint(
 ):
     """Load a trained module from a Lightning checkpoint, safely (``weights_only=True``).
 
+    ``path`` is the ``.ckpt`` file, or a folder written by ``inpaintzoo-import`` (its
+    ``model.ckpt``).
+
     ``options`` override stored inference-time options (e.g. GLCIC's ``postprocess``,
     EdgeConnect's ``inference_edges``); they go through the same option check as training.
 
@@ -163,6 +166,8 @@ def load_checkpoint(
             corrupt/truncated.
     """
     path = Path(path)
+    if path.is_dir() and (path / "model.ckpt").is_file():
+        path = path / "model.ckpt"  # an ``inpaintzoo-import`` folder (official weights)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:

@@ -35,15 +35,22 @@ def parse_method(spec: str) -> tuple[str, str | None]:
     return name.strip(), (ckpt.strip() or None)
 
 
-def build_predictor(spec: str, device: str, max_side: int | None = None):
-    """A :class:`Predictor` for a registry name, optionally with a checkpoint."""
+def build_predictor(
+    spec: str, device: str, max_side: int | None = None, options: dict[str, Any] | None = None
+):
+    """A :class:`Predictor` for a registry name, optionally with a checkpoint (loaded with the
+    model ``options``, e.g. GLCIC's ``postprocess``)."""
     from inpaintzoo import zoo
     from inpaintzoo.predictor import Predictor
 
     name, ckpt = parse_method(spec)
     info = zoo.get_model_info(name)
     if ckpt:
-        return Predictor.from_checkpoint(ckpt, expected=name, device=device, max_side=max_side)
+        return Predictor.from_checkpoint(
+            ckpt, expected=name, device=device, max_side=max_side, options=options
+        )
+    if options:
+        raise ValueError(f"model_options for {name!r} need its checkpoint ('{name}:path.ckpt')")
     if info.kind == "learned":
         raise ValueError(
             f"method {name!r} is learned: give its checkpoint as '{name}:path/to/last.ckpt'"
@@ -205,14 +212,18 @@ def run_eval(cfg: DictConfig) -> list[dict]:
     metrics = MetricSettings.from_config(cfg)
     run = RunSettings(batch_size=int(cfg.batch_size), cache_dir=cfg.get("cache_dir"))
     results = []
+    all_options = to_plain(cfg.get("model_options")) or {}
     for spec in methods:
-        predictor = build_predictor(spec, device, cfg.get("max_side"))
         name, ckpt = parse_method(spec)
+        options = dict(all_options.get(name) or {})
+        predictor = build_predictor(spec, device, cfg.get("max_side"), options)
         stem = slug(name if not ckpt else f"{name}_{Path(ckpt).parent.parent.name}")
+        if options:
+            stem = slug(f"{stem}_" + "_".join(f"{k}-{v}" for k, v in options.items()))
         res = run_evaluation(
             predictor,
             prepared,
-            method=MethodInfo(checkpoint=ckpt),
+            method=MethodInfo(checkpoint=ckpt, options=tuple(options.items())),
             metrics=metrics,
             outputs=_output_settings(cfg, out_dir / "outputs" / stem, keep_samples=0),
             run=run,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ from inpaintzoo.evaluation.settings import (
     PreparedProtocol,
     RunSettings,
 )
-from inpaintzoo.predictor import Predictor
+from inpaintzoo.predictor import Predictor, resolve_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -126,10 +127,23 @@ def run_evaluation(
         RuntimeError: the cache holds samples that do not make up the protocol (delete it).
     """
     method = method or MethodInfo()
+    # official weights are labelled "<method>, official weights (<sha256>)"; an
+    # inpaintzoo-import folder stands for the model.ckpt inside it
+    label = method.label or getattr(predictor, "label", None)
+    if method.options:
+        shown = ", ".join(f"{k}={v}" for k, v in method.options)
+        label = f"{label or predictor.name} ({shown})"
+    method = replace(
+        method,
+        label=label,
+        checkpoint=resolve_checkpoint(method.checkpoint) if method.checkpoint else None,
+    )
     run = run or RunSettings()
     suite = MetricSuite(metrics or MetricSettings(), predictor.device)
     resize_notes = resize_flags(predictor, prepared.protocol.size)
     settings = suite.cache_settings(predictor.max_side)
+    if method.options:
+        settings = {**settings, "model_options": dict(method.options)}
     key = method_key(predictor, method.checkpoint, settings)
     cache = None
     if run.cache_dir is not None:

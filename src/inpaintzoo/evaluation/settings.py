@@ -74,12 +74,15 @@ class MethodInfo:
         checkpoint: the checkpoint file the weights came from (hashed into the results and the
             cache key); ``None`` for classical methods or in-memory weights.
         notes: remarks copied into the results' ``notes``.
+        options: model options the checkpoint was loaded with (e.g. GLCIC's
+            ``postprocess``): part of the cache key and of the default label.
     """
 
     label: str | None = None
     kind: str | None = None
     checkpoint: str | Path | None = None
     notes: tuple[str, ...] = ()
+    options: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

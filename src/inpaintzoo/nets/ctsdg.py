@@ -417,3 +417,88 @@ def build_ctsdg_nets(variant: str = "full", **overrides: Any) -> dict[str, nn.Mo
         ),
         "discriminator": CTSDGDiscriminator(int(cfg["disc_channels"]), init=init),
     }
+
+
+# --------------------------------------------------------------------------- official weights
+# Official module path -> ours, by name (official xiefan-guo/ctsdg models/generator/*.py,
+# models/discriminator/*.py). The official generator registers its modules in another order
+# than ours (encoders and decoders interleaved differently), and Bi-GFF's two gamma scalars have
+# the same shape: a map by order or shape would misplace them, so every key goes by name.
+_STREAM = r"(texture|structure)"
+#: official ``Bottleneck`` attribute -> index in our ``Bottleneck.body``
+_BOTTLENECK = {"conv1": 0, "bn1": 1, "conv2": 3, "bn2": 4}
+_OFFICIAL_GENERATOR_RULES = [
+    (
+        rf"ec_{_STREAM}_(\d+)\.(conv\.weight|bn\.(?:weight|bias|running_mean|running_var|num_batches_tracked))",
+        lambda m: f"{m[1]}_encoder.levels.{int(m[2]) - 1}.{m[3]}",
+    ),
+    (rf"dc_{_STREAM}_(\d+)\.(.+)", r"\1_decoder.stages.dc_\2.\3"),
+    (
+        rf"{_STREAM}_feature_projection\.\1_resolver\.(conv1|bn1|conv2|bn2)\.(.+)",
+        lambda m: f"{m[1]}_feature_projection.bottleneck.body.{_BOTTLENECK[m[2]]}.{m[3]}",
+    ),
+    (rf"{_STREAM}_feature_projection\.out_layer\.0\.(\w+)", r"\1_feature_projection.out.\2"),
+    (rf"bigff\.{_STREAM}_gamma", r"bigff.\1_gamma"),
+    (rf"bigff\.{_STREAM}_gate\.0\.(weight|bias)", r"bigff.\1_gate.\2"),
+    (r"fusion_layer([12])\.0\.(weight|bias)", r"fusion_layer\1.0.\2"),
+    (r"cfa\.msfa\.dilated_conv_(\d)\.0\.(weight|bias)", r"cfa.msfa.branches.\1.0.\2"),
+    (r"cfa\.msfa\.weight_calc\.([02])\.(weight|bias)", r"cfa.msfa.weight_calc.\1.\2"),
+    (r"out_layer\.0\.(weight|bias)", r"out_layer.\1"),
+]  # fmt: skip
+_OFFICIAL_DISCRIMINATOR_RULES = [
+    (
+        rf"{_STREAM}_branch\.(conv[1-5])\.0\.(weight_orig|weight_u|weight_v|weight|bias)",
+        r"\1_branch.\2.0.\3",
+    ),
+    (r"edge_detector\.projection\.([01])\.(.+)", r"edge_detector.projection.\1.\2"),
+    (r"edge_detector\.res_layer\.([0134])\.(.+)", r"edge_detector.res_block.\1.\2"),
+    (r"edge_detector\.out_layer\.0\.(weight|bias)", r"edge_detector.out_layer.\1"),
+]
+
+
+def convert_official_generator_state_dict(
+    state_dict: dict[str, torch.Tensor], *, source: str = "state dict"
+) -> dict[str, torch.Tensor]:
+    """Official CTSDG ``Generator`` state dict (``torch.load(ckpt)["generator"]``, as
+    ``test.py`` reads it) -> :class:`CTSDGGenerator` keys, by name.
+
+    ``ec_texture_<i>`` -> ``texture_encoder.levels.<i-1>``, ``dc_texture_<i>`` ->
+    ``texture_decoder.stages.dc_<i>`` (same for ``structure``), projection bottlenecks
+    ``conv1/bn1/conv2/bn2`` -> ``bottleneck.body.0/1/3/4``, ``bigff.<stream>_gate.0`` ->
+    ``bigff.<stream>_gate``, ``bigff.<stream>_gamma`` -> the gamma of the same name,
+    ``cfa.msfa.dilated_conv_<k>`` -> ``cfa.msfa.branches.<k>``, ``out_layer.0`` -> ``out_layer``.
+    BatchNorm running statistics are carried over. A ``module.`` prefix (DDP) is stripped. The
+    official conventions ([-1, 1] images, mask 1 = valid, tanh output) are handled inside
+    :class:`CTSDGGenerator`, so the weights need no change.
+
+    Raises:
+        OfficialWeightsError: keys no rule knows, or two keys mapping onto one (named).
+    """
+    from inpaintzoo.official.keymap import rename_keys, strip_data_parallel
+
+    return rename_keys(strip_data_parallel(state_dict), _OFFICIAL_GENERATOR_RULES, source=source)
+
+
+def convert_official_discriminator_state_dict(
+    state_dict: dict[str, torch.Tensor], *, source: str = "state dict"
+) -> dict[str, torch.Tensor]:
+    """Official CTSDG ``Discriminator`` state dict (``torch.load(ckpt)["discriminator"]``) ->
+    :class:`CTSDGDiscriminator` keys, by name.
+
+    The two SN PatchGAN branches register their first conv twice (``self.conv1 = self.features``):
+    the ``features.*`` copies are checked equal and dropped; legacy spectral-norm keys become
+    parametrization keys; the edge detector's ``res_layer`` -> ``res_block`` and
+    ``out_layer.0`` -> ``out_layer`` (BatchNorm statistics carried over).
+    """
+    from inpaintzoo.official.keymap import (
+        drop_module_aliases,
+        legacy_spectral_norm_to_parametrization,
+        rename_keys,
+        strip_data_parallel,
+    )
+
+    converted = drop_module_aliases(
+        strip_data_parallel(state_dict), "features", "conv1", source=source
+    )
+    converted = rename_keys(converted, _OFFICIAL_DISCRIMINATOR_RULES, source=source)
+    return legacy_spectral_norm_to_parametrization(converted, source=source)

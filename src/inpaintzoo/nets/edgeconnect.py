@@ -40,7 +40,6 @@ from inpaintzoo.blocks import (
     conv2d,
     conv_transpose2d,
     init_weights,
-    legacy_spectral_norm_keys_to_parametrization,
 )
 from inpaintzoo.conventions import from_signed
 
@@ -291,12 +290,40 @@ def build_edgeconnect_nets(variant: str = "full", **overrides: Any) -> dict[str,
     }
 
 
-def convert_official_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Map an official EdgeConnect state dict (legacy spectral norm) onto these modules.
+#: Key prefixes of G1's spectrally normalised transposed convs (SN over dim 1 there).
+_TRANSPOSED_SN = ("decoder.0", "decoder.3")
 
-    The official checkpoints (``EdgeModel_gen.pth`` etc.) store the network under the
-    ``"generator"`` / ``"discriminator"`` key; pass that inner dict. Module paths already match
-    (``encoder``, ``middle.<i>.conv_block``, ``decoder``, ``conv1..conv5``); only the legacy SN
-    keys ``weight_orig / weight_u / weight_v`` are renamed to the parametrization's.
+
+def convert_official_state_dict(
+    state_dict: Mapping[str, torch.Tensor], *, source: str = "state dict"
+) -> dict[str, torch.Tensor]:
+    """Map one official EdgeConnect network's state dict onto these modules, by name.
+
+    Pass the inner dict of an official file: ``torch.load("EdgeModel_gen.pth")["generator"]``
+    (G1), ``InpaintingModel_gen.pth["generator"]`` (G2), ``*_dis.pth["discriminator"]``
+    (D1/D2); official ``src/models.py`` ``BaseModel.save`` writes them. Module paths already
+    match (``encoder``, ``middle.<i>.conv_block``, ``decoder``, ``conv1..conv5``); the
+    conversion
+
+    * strips a ``module.`` prefix (a generator saved under ``nn.DataParallel``);
+    * drops the discriminator's ``features.*`` keys: the official ``Discriminator`` does
+      ``self.conv1 = self.features = nn.Sequential(...)``, so its state dict holds the first
+      conv twice; the copies must be equal (else :class:`OfficialWeightsError`);
+    * renames the legacy spectral-norm keys ``weight_orig / weight_u / weight_v`` to the
+      parametrization API's, solving ``v`` for pre-1.0 files that store ``weight`` instead
+      (:func:`inpaintzoo.official.keymap.legacy_spectral_norm_to_parametrization`).
+
+    ``source`` names the file in error messages. The result loads with ``strict=True``; use
+    :func:`inpaintzoo.official.keymap.check_state_dict` for a message listing every bad key.
     """
-    return legacy_spectral_norm_keys_to_parametrization(state_dict)
+    from inpaintzoo.official.keymap import (
+        drop_module_aliases,
+        legacy_spectral_norm_to_parametrization,
+        strip_data_parallel,
+    )
+
+    converted = strip_data_parallel(state_dict)
+    converted = drop_module_aliases(converted, "features", "conv1", source=source)
+    return legacy_spectral_norm_to_parametrization(
+        converted, source=source, transposed=_TRANSPOSED_SN
+    )

@@ -23,6 +23,7 @@ least :data:`MIN_SIZE` (48: reflection pads of 2 at the 1/16-resolution k5 convs
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import torch
@@ -30,9 +31,9 @@ from torch import nn
 
 from inpaintzoo.blocks.conv import spectral_norm
 from inpaintzoo.blocks.flow import GaussianSampler
-
 from inpaintzoo.blocks.layers import ChannelLayerNorm, activation, norm2d
 from inpaintzoo.conventions import from_signed, to_signed
+
 __all__ = [
     "MIN_SIZE",
     "OFFICIAL_PARAM_COUNTS",
@@ -460,3 +461,112 @@ def build_structureflow_nets(variant: str = "full", **overrides: Any) -> dict[st
         "structure_discriminator": MultiScaleDiscriminator(3, cfg["disc_channels"], init=init),
         "texture_discriminator": MultiScaleDiscriminator(3, cfg["disc_channels"], init=init),
     }
+
+
+# --------------------------------------------------------------------------- official weights
+# Official module paths (RenYurui/StructureFlow src/network.py) -> ours, by name. Every official
+# ``Conv2dBlock`` is ``pad -> conv -> norm -> activation`` with attributes ``conv`` and ``norm``;
+# ours is a Sequential with the conv at index 1 and the norm at index 2.
+_CB = r"\.(conv|norm)\.(\w+)"
+
+
+def _leaf(m: re.Match) -> str:
+    kind, param = m.groups()[-2:]
+    return f"{1 if kind == 'conv' else 2}.{param}"
+
+
+def _rule(pattern: str, template: str) -> tuple[str, Any]:
+    """``template`` formats the match's groups (all but the last two, the Conv2dBlock leaf) and
+    gets the leaf appended; ``{0}`` etc. are the groups."""
+    return (pattern + _CB, lambda m: template.format(*m.groups()[:-2]) + "." + _leaf(m))
+
+
+_RES = r"\.model\.(\d+)\.model\.([01])"  # official ResBlocks.model[b] (ResBlock).model[c]
+_OFFICIAL_STRUCTURE_GENERATOR_RULES = [
+    _rule(r"input_layer", "input_layer"),
+    _rule(r"down_sample\.([01])\.([01])", "down{0}.{1}"),
+    _rule(r"down_sample\.2\.0", "down2"),
+    _rule(r"up_sample\.([0-2])\.0" + _RES, "up{0}.0.{1}.body.{2}"),
+    _rule(r"up_sample\.([0-2])\.2", "up{0}.2"),
+    _rule(r"content_param\.([0-2])", "content_param.{0}"),
+    _rule(r"image_net\.conv", "to_image.0"),
+]
+_OFFICIAL_TEXTURE_GENERATOR_RULES = [
+    _rule(r"flow_column\.down_sample_flow\.([0-3])\.([0-2])", "flow_d{0}.{1}"),
+    _rule(r"flow_column\.up_sample_flow\.0\.0" + _RES, "flow_u0.0.{0}.body.{1}"),
+    (r"flow_column\.up_sample_flow\.0\.1\.transConv\.(weight|bias)", r"flow_u0.1.0.\1"),
+    _rule(r"flow_column\.up_sample_flow\.1\.0", "flow_u1.0"),
+    _rule(r"flow_column\.up_sample_flow\.1\.1" + _RES, "flow_u1.1.{0}.body.{1}"),
+    (r"flow_column\.up_sample_flow\.1\.2\.transConv\.(weight|bias)", r"flow_u1.2.0.\1"),
+    _rule(r"flow_column\.location\.([01])", "location.{0}"),
+    _rule(r"conv_column\.down_sample\.0\.([0-4])", "conv_d0.{0}"),
+    _rule(r"conv_column\.down_sample\.1\.([01])", "conv_d1.{0}"),
+    _rule(r"conv_column\.up_sample\.0\.0" + _RES, "conv_u0.0.{0}.body.{1}"),
+    _rule(r"conv_column\.up_sample\.0\.2", "conv_u0.1.1"),
+    _rule(r"conv_column\.up_sample\.1\.0", "conv_u1.0"),
+    _rule(r"conv_column\.up_sample\.1\.1" + _RES, "conv_u1.1.{0}.body.{1}"),
+    _rule(r"conv_column\.up_sample\.1\.3", "conv_u1.2.1"),
+    _rule(r"conv_column\.up_sample\.1\.4" + _RES, "conv_u1.3.{0}.body.{1}"),
+    _rule(r"conv_column\.up_sample\.1\.6", "conv_u1.4.1"),
+    _rule(r"conv_column\.up_sample\.1\.7\.conv", "to_image.0"),
+]
+
+
+def _scale(m: str) -> int:
+    return int(m) - 1
+
+
+_OFFICIAL_DISCRIMINATOR_RULES = [
+    (r"model_([12])\.model\.0" + _CB, lambda m: f"scales.{_scale(m[1])}.model.0.{_leaf(m)}"),
+    (
+        r"model_([12])\.model\.([12])\.conv_1\.([01])" + _CB,
+        lambda m: f"scales.{_scale(m[1])}.model.{m[2]}.main.{m[3]}.{_leaf(m)}",
+    ),
+    (
+        r"model_([12])\.model\.([12])\.conv_2\.1" + _CB,
+        lambda m: f"scales.{_scale(m[1])}.model.{m[2]}.shortcut.1.{_leaf(m)}",
+    ),
+    (r"model_([12])\.model\.3" + _CB, lambda m: f"scales.{_scale(m[1])}.model.3.{_leaf(m)}"),
+]
+_OFFICIAL_RULES = {
+    "structure_generator": _OFFICIAL_STRUCTURE_GENERATOR_RULES,
+    "texture_generator": _OFFICIAL_TEXTURE_GENERATOR_RULES,
+    "discriminator": _OFFICIAL_DISCRIMINATOR_RULES,
+}
+
+
+def convert_official_state_dict(
+    state_dict: dict[str, torch.Tensor], network: str, *, source: str = "state dict"
+) -> dict[str, torch.Tensor]:
+    """One official StructureFlow network file -> our keys, by name.
+
+    The official ``BaseModel.save`` writes each network's bare state dict to
+    ``<iter>_net_<name>.pth``: ``s_gen`` (-> ``network="structure_generator"``), ``f_gen``
+    (``"texture_generator"``), ``s_dis`` / ``f_dis`` (``"discriminator"``, a
+    :class:`MultiScaleDiscriminator`). ``Conv2dBlock.conv`` / ``.norm`` become indices 1 / 2 of our
+    :class:`ConvBlock`, ``ResBlocks.model[b].model[c]`` -> ``[b].body[c]``, ``TransConv2dBlock``
+    -> the ConvTranspose of our up block, ``Get_image`` -> ``to_image``; the official LayerNorm's
+    ``(C, 1, 1)`` affine becomes ``(C,)``; legacy spectral-norm keys become parametrization keys
+    (G_s and the discriminators). The official [-1, 1] convention is handled inside the networks.
+
+    Raises:
+        OfficialWeightsError: keys no rule knows, or two keys mapping onto one (named).
+    """
+    from inpaintzoo.official.keymap import (
+        legacy_spectral_norm_to_parametrization,
+        rename_keys,
+        strip_data_parallel,
+    )
+
+    if network not in _OFFICIAL_RULES:
+        raise ValueError(
+            f"unknown StructureFlow network {network!r}; choose {list(_OFFICIAL_RULES)}"
+        )
+    converted = rename_keys(
+        strip_data_parallel(state_dict), _OFFICIAL_RULES[network], source=source
+    )
+    converted = {
+        k: v.reshape(v.shape[0]) if k.endswith((".2.weight", ".2.bias")) and v.ndim == 3 else v
+        for k, v in converted.items()
+    }
+    return legacy_spectral_norm_to_parametrization(converted, source=source)
