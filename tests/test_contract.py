@@ -166,6 +166,41 @@ def test_a_stage_that_needs_a_trained_predecessor_refuses_to_start_without_one(n
         model.check_stage_requirements()
 
 
+def _staged_with_modes() -> list[tuple[str, object]]:
+    return [
+        (name, key)
+        for name in LEARNED
+        for key, stage in contract(name).stages.items()
+        if stage.eval_nets or stage.freeze_batch_norms
+    ]
+
+
+@pytest.mark.parametrize(("name", "stage"), _staged_with_modes())
+def test_each_stage_runs_its_networks_in_the_declared_modes(name, stage):
+    """A stage's ``eval_nets`` run in eval mode and, with ``freeze_batch_norms``, the method's
+    frozen BatchNorms too, at every batch (evaluation in between switches every mode back)."""
+    declared = contract(name).stages[stage]
+    model = tiny(name, stage=stage)
+    frozen = model.frozen_batch_norms() if declared.freeze_batch_norms else []
+    if declared.freeze_batch_norms:
+        assert frozen, "a stage freezes BatchNorms but the method has none to freeze"
+    for _ in range(2):
+        model.train()  # what Lightning does after a validation loop
+        model.on_train_batch_start({}, 0)
+        for net in model.net_names:
+            assert getattr(model, net).training == (net not in declared.eval_nets), net
+        assert all(not bn.training for bn in frozen)
+        if declared.freeze_batch_norms:  # the other BatchNorms of the trained networks train
+            others = [
+                m
+                for net in declared.trains
+                for m in getattr(model, net).modules()
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+                and all(m is not f for f in frozen)
+            ]
+            assert all(m.training for m in others)
+
+
 # ----------------------------------------------------------------------------- behaviour
 @pytest.mark.parametrize("name", LEARNED)
 def test_trains_and_evaluates_through_the_cli(name, tmp_path):

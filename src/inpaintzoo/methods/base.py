@@ -44,7 +44,7 @@ from torchmetrics import MeanAbsoluteError, MetricCollection
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from inpaintzoo.conventions import check_pair, composite, masked_input
-from inpaintzoo.losses import AdversarialLoss
+from inpaintzoo.losses import AdversarialLoss, PConvLoss
 from inpaintzoo.methods.contract import MethodContract
 from inpaintzoo.structure import canny_edges, rgb_to_gray, sobel_gradients
 from inpaintzoo.utils.hparams import to_plain_types as plain
@@ -200,6 +200,7 @@ class InpaintingModule(pl.LightningModule):
         self._nonfinite_streaks: dict[str, int] = {}
         self._optimizer_names: list[str] = []
         self._vgg_holder: list[nn.Module] = []  # see lazy_vgg
+        self._l1_holder: list[nn.Module] = []  # see pconv_loss
         self._init_schedule(stage, schedule)
         # speed switches (not hyperparameters: a checkpoint does not depend on them)
         self.use_channels_last = False
@@ -672,7 +673,47 @@ class InpaintingModule(pl.LightningModule):
         """Method-specific notes (e.g. a loss term that is off and why)."""
         return []
 
+    # ------------------------------------------------------------------ train / eval modes
+    def frozen_batch_norms(self) -> list[nn.Module]:
+        """The BatchNorms a stage with ``freeze_batch_norms`` keeps in eval mode: by default
+        every BatchNorm of the inference networks (override to freeze fewer, e.g. PConv's
+        encoder-only fine-tune)."""
+        return [
+            m
+            for name in self.inference_nets
+            for m in getattr(self, name).modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        ]
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        """Put each network in the mode the current stage declares: its ``eval_nets`` in eval
+        mode, the others in train mode, and with ``freeze_batch_norms`` the
+        :meth:`frozen_batch_norms` in eval mode (set every batch: evaluation in between
+        switches modes)."""
+        stage = self.contract.stages.get(self.current_stage()) if self.contract.stages else None
+        if stage is None:
+            return
+        for name in self.net_names:
+            getattr(self, name).train(name not in stage.eval_nets)
+        if stage.freeze_batch_norms:
+            for bn in self.frozen_batch_norms():
+                bn.eval()
+
     # ------------------------------------------------------------------ VGG-based losses
+    @property
+    def pconv_loss(self) -> PConvLoss:
+        """The PConv-family loss (:class:`~inpaintzoo.losses.PConvLoss`, VGG16 pool1-3) of a
+        method whose contract weighs ``hole`` and ``valid``: those L1 terms, plus perceptual and
+        style where their weights are non-zero and VGG losses are on (else the L1 terms alone).
+        Name it as the contract's VGG attribute (``vgg_attribute = "pconv_loss"``)."""
+        terms = ("hole", "valid") + tuple(t for t in ("perceptual", "style") if self.weights.get(t))
+        built = self.lazy_vgg(lambda: PConvLoss(terms=terms, weights=self.backbone_weights()))
+        if built is not None:
+            return built
+        if not self._l1_holder:
+            self._l1_holder.append(PConvLoss(terms=("hole", "valid")))
+        return self._l1_holder[0]
+
     @property
     def vgg_enabled(self) -> bool:
         """Whether the run uses VGG-based losses: backbone not ``off`` and a weight of one of

@@ -63,12 +63,20 @@ class Stage:
             stage of the same run, or by the checkpoint given as ``init_from``).
         fresh_optimizers: start the stage with new optimizer state for the networks it trains
             (CTSDG's fine-tuning builds new optimizers, as the official code does).
+        eval_nets: networks run in eval mode during the stage: fixed networks that feed the
+            trained ones (EdgeConnect's G1 in stage 3, GLCIC's completion network while its
+            discriminator trains alone).
+        freeze_batch_norms: keep the BatchNorms of ``InpaintingModule.frozen_batch_norms()``
+            in eval mode (the PConv-style fine-tune: every generator BatchNorm by default, the
+            encoders' where a method says so).
     """
 
     description: str
     trains: tuple[str, ...]
     needs: tuple[str, ...] = ()
     fresh_optimizers: bool = False
+    eval_nets: tuple[str, ...] = ()
+    freeze_batch_norms: bool = False
 
 
 @dataclass(frozen=True)
@@ -209,6 +217,9 @@ class MethodContract:
         for key, stage in self.stages.items():
             if not stage.trains:
                 problems.append(f"stage {key!r} trains nothing")
+            both = set(stage.trains) & set(stage.eval_nets)
+            if both:
+                problems.append(f"stage {key!r} trains its eval-mode networks {sorted(both)}")
         if problems:
             raise ValueError(f"bad contract for {self.name!r}: " + "; ".join(problems))
 

@@ -35,7 +35,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from inpaintzoo.conventions import to_signed
-from inpaintzoo.losses import PConvLoss
 from inpaintzoo.methods.base import InpaintingModule
 from inpaintzoo.methods.contract import LearningCheck, MethodContract, Phase, Stage, register_method
 from inpaintzoo.nets.ctsdg import CTSDG_VARIANTS, OFFICIAL_PARAM_COUNTS, build_ctsdg_nets
@@ -90,6 +89,7 @@ class CTSDG(InpaintingModule):
                 trains=_BOTH,
                 needs=("generator",),
                 fresh_optimizers=True,
+                freeze_batch_norms=True,
             ),
         },
         paper_schedule=(
@@ -115,11 +115,10 @@ class CTSDG(InpaintingModule):
                 f"{FREEZE_BN_CHOICES}"
             )
         self.finetune_freeze_bn = finetune_freeze_bn
-        self._l1_only = PConvLoss(terms=("hole", "valid"))
 
     # ------------------------------------------------------------------ stages
     def frozen_batch_norms(self) -> list[nn.Module]:
-        """The BatchNorms held in eval mode while fine-tuning."""
+        """The BatchNorms held in eval mode while fine-tuning (``finetune_freeze_bn``)."""
         if self.finetune_freeze_bn == "none":
             return []
         roots: list[nn.Module] = [self.generator]
@@ -129,20 +128,7 @@ class CTSDG(InpaintingModule):
             m for r in roots for m in r.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
         ]
 
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        self.generator.train()
-        if self.current_stage() == "finetune":
-            for bn in self.frozen_batch_norms():
-                bn.eval()
-
     # ------------------------------------------------------------------ losses
-    @property
-    def pconv_loss(self) -> PConvLoss:
-        """Hole/valid L1 plus, when VGG losses are on, perceptual and style on VGG16 pool1-3."""
-        terms = ("hole", "valid") + tuple(t for t in ("perceptual", "style") if self.weights[t])
-        built = self.lazy_vgg(lambda: PConvLoss(terms=terms, weights=self.backbone_weights()))
-        return built if built is not None else self._l1_only
-
     def generator_losses(
         self, batch: dict[str, Any], out: dict[str, torch.Tensor]
     ) -> dict[str, torch.Tensor]:

@@ -85,7 +85,12 @@ class EdgeConnect(InpaintingModule):
         stages={
             1: Stage("edge", trains=_EDGE),
             2: Stage("inpaint", trains=_INPAINT),
-            3: Stage("edge-inpaint", trains=_INPAINT, needs=("edge_generator",)),
+            3: Stage(  # G1 fixed, in eval mode
+                "edge-inpaint",
+                trains=_INPAINT,
+                needs=("edge_generator",),
+                eval_nets=("edge_generator",),
+            ),
             4: Stage("joint", trains=_EDGE + _INPAINT, needs=_EDGE[:1] + _INPAINT[:1]),
         },
         paper_schedule=(Phase(1, 0.25), Phase(2, 0.375), Phase(3, 0.375)),
@@ -193,10 +198,6 @@ class EdgeConnect(InpaintingModule):
             )
         logs.update(step_logs)
         return logs
-
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        # Stage 3 keeps G1 frozen in eval mode; every other stage trains it.
-        self.edge_generator.train(self.current_stage() != 3)
 
     # ------------------------------------------------------------------ inference
     def predict_edges(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -145,7 +145,12 @@ class GLCIC(InpaintingModule):
         gan_loss="nsgan",
         stages={
             1: Stage("completion network, MSE", trains=_G),
-            2: Stage("context discriminator, completion network fixed", trains=_D, needs=_G),
+            2: Stage(  # the completion network fixed, in eval mode (no BatchNorm drift)
+                "context discriminator, completion network fixed",
+                trains=_D,
+                needs=_G,
+                eval_nets=_G,
+            ),
             3: Stage("joint, MSE + alpha GAN", trains=_G + _D, needs=_G + _D),
         },
         # T_C = 90,000, T_D = 10,000, T_train = 500,000 iterations (paper; spec §4)
@@ -228,10 +233,6 @@ class GLCIC(InpaintingModule):
     def reconstruction_loss(self, output, image, mask) -> torch.Tensor:
         """``mean((M (output - image))^2)`` over every element (hole pixels only count)."""
         return F.mse_loss((output * mask).float(), (image * mask).float())
-
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        # phase 2 keeps the completion network fixed: eval mode (no BatchNorm statistics drift)
-        self.generator.train(self.current_stage() != 2)
 
     def training_batch(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         image, mask = batch["image"], batch["mask"]

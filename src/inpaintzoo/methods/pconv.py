@@ -78,7 +78,9 @@ class PConv(InpaintingModule):
         gan_loss="nsgan",  # unused: PConv has no discriminator
         stages={
             "train": Stage("train", trains=_G),
-            "finetune": Stage("fine-tune, encoder BatchNorms frozen", trains=_G, needs=_G),
+            "finetune": Stage(
+                "fine-tune, encoder BatchNorms frozen", trains=_G, needs=_G, freeze_batch_norms=True
+            ),
         },
         paper_schedule=(
             Phase("train", 0.5, batches=500_000, lr=2e-4),
@@ -164,11 +166,10 @@ class PConv(InpaintingModule):
         return terms
 
     # ------------------------------------------------------------------ training
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        self.generator.train()
-        if self.current_stage() == "finetune":
-            for bn in self.generator.encoder_batch_norms():
-                bn.eval()
+    def frozen_batch_norms(self) -> list[torch.nn.Module]:
+        """The encoder's BatchNorms (held in eval mode while fine-tuning; naoto0804
+        ``freeze_enc_bn``)."""
+        return list(self.generator.encoder_batch_norms())
 
     def training_batch(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         image, mask = batch["image"], batch["mask"]

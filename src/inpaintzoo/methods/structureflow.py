@@ -151,7 +151,10 @@ class StructureFlow(InpaintingModule):
             1: Stage("structure", trains=_STRUCTURE),
             2: Stage("texture (GT structure)", trains=_TEXTURE),
             3: Stage(
-                "texture on G_s output (joint)", trains=_TEXTURE, needs=("structure_generator",)
+                "texture on G_s output (joint)",
+                trains=_TEXTURE,
+                needs=("structure_generator",),
+                eval_nets=("structure_generator",),
             ),
         },
         paper_schedule=(Phase(1, 0.25), Phase(2, 0.375), Phase(3, 0.375)),
@@ -272,9 +275,6 @@ class StructureFlow(InpaintingModule):
             self.optimize({"texture_g": g_loss}, "texture_generator", step_logs)
         logs.update(step_logs)
         return logs
-
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        self.structure_generator.train(self.current_stage() != 3)
 
     # ------------------------------------------------------------------ inference
     def inpaint_raw(
