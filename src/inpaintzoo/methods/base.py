@@ -397,9 +397,41 @@ class InpaintingModule(pl.LightningModule):
         in test mode: smoothing over known pixels only, no edges in or on the hole."""
         return canny_edges(gray, sigma=self.canny_sigma, mask=mask)
 
+    def configure_rtv(
+        self,
+        *,
+        lam: float,
+        sharpness: float,
+        iterations: int,
+        solver: str,
+        cache_dir: str | None = None,
+    ) -> None:
+        """Make :meth:`smooth_map` the RTV structure image (Xu et al. 2012; StructureFlow's and
+        MEDFE's ``smooth``) with these parameters; sigma is the contract's ``rtv_sigma`` times
+        ``structure_scale``. ``cache_dir``: an on-disk :class:`~inpaintzoo.structure.rtv.RTVCache`
+        keyed by image SHA-256."""
+        from inpaintzoo.structure.rtv import RTVCache
+
+        self.rtv_params = {
+            "lam": float(lam),
+            "sigma": self.structure_params["rtv_sigma"] * self.structure_scale,
+            "sharpness": float(sharpness),
+            "iterations": int(iterations),
+            "solver": str(solver),
+        }
+        self.rtv_cache = RTVCache(cache_dir, **self.rtv_params) if cache_dir else None
+
     def smooth_map(self, image: torch.Tensor) -> torch.Tensor:
-        """The structure (edge-preserving smoothed) image of methods that declare ``smooth``."""
-        raise NotImplementedError(f"{self.contract.name} declares no smoothing")
+        """The structure (edge-preserving smoothed) image of ``image`` (B, 3, H, W) in [0, 1],
+        on its device, for methods that declare ``smooth``: RTV after :meth:`configure_rtv`."""
+        params = getattr(self, "rtv_params", None)
+        if params is None:
+            raise NotImplementedError(f"{self.contract.name} declares no smoothing")
+        if self.rtv_cache is not None:
+            return self.rtv_cache(image)
+        from inpaintzoo.structure.rtv import rtv_smooth
+
+        return rtv_smooth(image, **params)
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()

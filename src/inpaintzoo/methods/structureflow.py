@@ -47,7 +47,6 @@ from inpaintzoo.nets.structureflow import (
     STRUCTUREFLOW_VARIANTS,
     build_structureflow_nets,
 )
-from inpaintzoo.structure.rtv import RTVCache, rtv_smooth
 
 _STRUCTURE = ("structure_generator", "structure_discriminator")
 _TEXTURE = ("texture_generator", "texture_discriminator")
@@ -179,14 +178,13 @@ class StructureFlow(InpaintingModule):
         **options: Any,
     ) -> None:
         super().__init__(variant, **options)
-        self.rtv_params = {
-            "lam": float(rtv_lambda),
-            "sigma": self.structure_params["rtv_sigma"] * self.structure_scale,
-            "sharpness": float(rtv_sharpness),
-            "iterations": int(rtv_iterations),
-            "solver": str(rtv_solver),
-        }
-        self.rtv_cache = RTVCache(rtv_cache_dir, **self.rtv_params) if rtv_cache_dir else None
+        self.configure_rtv(
+            lam=rtv_lambda,
+            sharpness=rtv_sharpness,
+            iterations=rtv_iterations,
+            solver=rtv_solver,
+            cache_dir=rtv_cache_dir,
+        )
 
     # ------------------------------------------------------------------ VGG losses
     @property
@@ -211,13 +209,6 @@ class StructureFlow(InpaintingModule):
                 "not applied: it needs VGG19 features, and VGG-based losses are off"
             ]
         return []
-
-    # ------------------------------------------------------------------ structure maps
-    def smooth_map(self, image: torch.Tensor) -> torch.Tensor:
-        """RTV structure image of ``image`` (B, 3, H, W) in [0, 1], on its device."""
-        if self.rtv_cache is not None:
-            return self.rtv_cache(image)
-        return rtv_smooth(image, **self.rtv_params)
 
     # ------------------------------------------------------------------ losses
     def _adversarial_step(self, disc_name: str, real: torch.Tensor, fake: torch.Tensor):

@@ -21,14 +21,17 @@ from typing import Any
 import torch
 
 from inpaintzoo.official.errors import OfficialWeightsError, describe_keys
+from inpaintzoo.utils.io import sha256_file
 
 __all__ = [
     "OfficialWeights",
     "combined_sha256",
     "guess_network",
+    "is_state_dict",
     "list_importers",
     "load_weights_file",
     "read_official",
+    "single_weights_file",
 ]
 
 
@@ -78,15 +81,30 @@ def combined_sha256(files: Mapping[str, str]) -> str:
     return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 # ----------------------------------------------------------------------------- safe reading
+def single_weights_file(path: Path, what: str) -> Path:
+    """``path`` when it is a file, else the one ``.pth``/``.pt`` file of the folder ``path``.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        OfficialWeightsError: the folder holds no such file or several (listed; ``what`` says
+            which file to give instead).
+    """
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise FileNotFoundError(f"official weights not found: {path} ({what})")
+    found = sorted(p for p in path.iterdir() if p.suffix in (".pth", ".pt"))
+    if len(found) != 1:
+        listed = ", ".join(p.name for p in found[:8])
+        raise OfficialWeightsError(
+            f"{path}: give {what} itself; this folder holds {len(found)} .pth/.pt files"
+            + (f": {listed}" if listed else ""),
+            str(path),
+        )
+    return found[0]
+
+
 def load_weights_file(path: str | Path) -> Any:
     """``torch.load(path, map_location="cpu", weights_only=True)`` with one-line errors.
 
@@ -144,7 +162,7 @@ def guess_network(keys: list[str]) -> str | None:
     return None
 
 
-def _is_state_dict(obj: Any) -> bool:
+def is_state_dict(obj: Any) -> bool:
     return (
         isinstance(obj, Mapping)
         and bool(obj)
@@ -155,7 +173,7 @@ def _is_state_dict(obj: Any) -> bool:
 def _state_dict(payload: Any, key: str | None, path: Path, expected: str) -> dict:
     """The state dict ``payload[key]`` (``payload`` itself when ``key`` is None), checked."""
     obj = payload if key is None else (payload.get(key) if isinstance(payload, Mapping) else None)
-    if _is_state_dict(obj):
+    if is_state_dict(obj):
         return dict(obj)
     top = list(payload) if isinstance(payload, Mapping) else []
     what = guess_network([str(k) for k in top])
@@ -236,7 +254,7 @@ def _read_edgeconnect(path: Path) -> OfficialWeights:
         _expect(sd, file, what, accept)
         weights.state_dicts[network] = _convert(convert_official_state_dict, sd, f"{file}")
         weights.sources[network] = f"{name}[{key!r}]"
-        weights.files[str(file)] = _sha256(file)
+        weights.files[str(file)] = sha256_file(file)
     return weights
 
 
@@ -247,20 +265,10 @@ def _read_ctsdg(path: Path) -> OfficialWeights:
         convert_official_generator_state_dict,
     )
 
-    file = path
-    if path.is_dir():
-        found = sorted(p for p in path.iterdir() if p.suffix in (".pt", ".pth"))
-        if len(found) != 1:
-            raise OfficialWeightsError(
-                f"{path}: give the CTSDG checkpoint file itself (a .pt written by trainer.py); "
-                f"this folder holds {len(found)} .pt/.pth files"
-                + (f": {', '.join(p.name for p in found[:8])}" if found else ""),
-                str(path),
-            )
-        file = found[0]
+    file = single_weights_file(path, "the CTSDG checkpoint file (a .pt written by trainer.py)")
     payload = load_weights_file(file)
     weights = OfficialWeights("ctsdg", path, {}, {}, {})
-    if _is_state_dict(payload) and guess_network(list(payload)) == "a CTSDG generator":
+    if is_state_dict(payload) and guess_network(list(payload)) == "a CTSDG generator":
         generator, key = dict(payload), None  # a bare generator state dict
         weights.notes.append(f"{file.name} is a bare generator state dict (no 'generator' key)")
     else:
@@ -280,7 +288,7 @@ def _read_ctsdg(path: Path) -> OfficialWeights:
         weights.sources["discriminator"] = f"{file.name}['discriminator']"
     else:
         weights.notes.append("no discriminator in the file: it keeps its initial weights")
-    weights.files[str(file)] = _sha256(file)
+    weights.files[str(file)] = sha256_file(file)
     return weights
 
 
@@ -344,7 +352,7 @@ def _read_structureflow(path: Path) -> OfficialWeights:
         _expect(sd, file, what, (what,))
         weights.state_dicts[network] = convert_official_state_dict(sd, kind, source=str(file))
         weights.sources[network] = file.name
-        weights.files[str(file)] = _sha256(file)
+        weights.files[str(file)] = sha256_file(file)
     return weights
 
 
