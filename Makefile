@@ -64,6 +64,7 @@ format: $(STAMP)
 ## Speed ratios measured in one run (see benchmarks/README.md)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_step.py
+	$(BIN)/python benchmarks/contextual_attention.py
 
 ## Evaluation runner img/s vs the bare forward (full-size EdgeConnect; CPU settings)
 bench-eval: $(STAMP)

@@ -102,8 +102,22 @@ def _ec_inputs(ec: Official):
     return i["image"].float() / 255, i["mask"].float(), i["edge"].float(), i["gray"]
 
 
-def test_importers_cover_the_methods_with_pytorch_releases():
-    assert {"ctsdg", "edgeconnect", "structureflow"} <= set(list_importers())
+def test_importers_cover_the_methods_with_pytorch_releases(tmp_path):
+    from inpaintzoo import zoo
+    from inpaintzoo.official import read_official
+
+    declared = {
+        name
+        for name in zoo.list_models(kind="learned")
+        if zoo.get_method_class(name).contract.official_reader is not None
+    }
+    assert {"csa", "lbam", "medfe", "prvs", "rfr", "shiftnet"} <= declared
+    assert list_importers() == sorted(declared | {"ctsdg", "edgeconnect", "structureflow"})
+    # a contract's reader is what read_official (and so inpaintzoo-import) runs for its method
+    with pytest.raises(OfficialWeightsError, match="0 .pth"):
+        read_official("rfr", tmp_path)
+    with pytest.raises(ValueError, match="importer for 'glcic'; available: csa"):
+        read_official("glcic", tmp_path)
 
 
 def test_edgeconnect_generators_match_official(ec, ec_model):

@@ -74,8 +74,10 @@ class AppError(ValueError):
 def edge_guided(model: Any) -> bool:
     """Whether ``model`` takes an edited edge map (the app's edge tools are enabled for it).
 
-    The single place that decides it: today a method with an edge generator
-    (``predict_edges``, EdgeConnect); DeepFill v2's sketch channel will come through here too.
+    The single place that decides it: a method with an edge generator (``predict_edges``,
+    EdgeConnect), whose predicted edges the page shows for editing. DeepFill v2 declares an
+    ``edge_sketch`` input too (``contract.guidance``) but predicts no edges to edit; its sketch
+    is given with ``inpaintzoo-predict ... sketch=strokes.png``.
     """
     return hasattr(model, "predict_edges")
 
