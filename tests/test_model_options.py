@@ -107,3 +107,18 @@ def test_eval_labels_and_caches_rows_by_their_options(glcic_ckpt, tmp_path):
     written = sorted(p.name for p in (tmp_path / "eval" / "smoke").glob("results_*.json"))
     assert len(written) == 2, written
     assert json.loads((tmp_path / "eval" / "smoke" / written[1]).read_text())["label"]
+
+
+def test_eval_refuses_options_for_a_method_it_does_not_evaluate(tmp_path):
+    from hydra import compose, initialize_config_dir
+
+    from inpaintzoo.cli.common import config_dir
+    from inpaintzoo.cli.eval import run_eval
+
+    with initialize_config_dir(config_dir(), version_base="1.3"):
+        cfg = compose(
+            "eval",
+            [f"paths.output_root={tmp_path}", "methods=[telea]", "model_options={glcic: {a: 1}}"],
+        )
+    with pytest.raises(ValueError, match="model_options for glcic, which is not among"):
+        run_eval(cfg)

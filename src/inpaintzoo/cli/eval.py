@@ -213,6 +213,12 @@ def run_eval(cfg: DictConfig) -> list[dict]:
     run = RunSettings(batch_size=int(cfg.batch_size), cache_dir=cfg.get("cache_dir"))
     results = []
     all_options = to_plain(cfg.get("model_options")) or {}
+    stray = sorted(set(all_options) - {parse_method(spec)[0] for spec in methods})
+    if stray:
+        raise ValueError(
+            f"model_options for {', '.join(stray)}, which is not among the evaluated methods "
+            "(model_options={<method>: {<option>: <value>}})"
+        )
     for spec in methods:
         name, ckpt = parse_method(spec)
         options = dict(all_options.get(name) or {})
