@@ -299,7 +299,7 @@ def test_learns_on_a_fixed_batch(name, batch):
     """Hole PSNR of the composite rises by the contract's margin (its LearningCheck: stage,
     batches, and the recipe's learning rate unless it says why not)."""
     check = contract(name).learning
-    options = {} if check.lr is None else {"lr": check.lr}
+    options = dict(check.options) if check.lr is None else {**check.options, "lr": check.lr}
     stage = check.stage if check.stage is not None else None
     if stage is not None:
         options["stage"] = stage

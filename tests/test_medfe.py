@@ -527,17 +527,16 @@ def test_full_size_forward_backward_at_the_smallest_size():
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
 
 
-@pytest.mark.slow
-def test_reconstruction_learns_at_the_recipe_rate_without_the_gan_terms():
-    """The registry-wide check (tests/test_contract.py) runs the recipe with the VGG terms off,
-    where the two RaLSGAN terms dominate and only the first ~30 batches rise (see the contract's
-    comment); the reconstruction path itself learns at the recipe's lr 2e-4 (measured +3.2 dB
-    after 60 batches)."""
+def test_the_recipe_as_is_rises_before_the_gan_terms_take_over():
+    """The registry-wide check (tests/test_contract.py) proves the reconstruction path
+    (``adversarial_weight=0``: +2.5 dB after 40 batches). The recipe as it is, at its lr 2e-4
+    with the VGG terms off, rises only in its first ~30 batches (+0.9 dB measured), then the
+    two RaLSGAN terms dominate (see the contract's comment)."""
     from helpers import embedded_batch, fit, hole_psnr
 
     batch = embedded_batch(n=4, size=64, seed=3)
     torch.manual_seed(0)
-    model = tiny(adversarial_weight=0.0, structure_scale=0.5)
+    model = tiny(structure_scale=0.5)
     model.resolve_schedule(10**6)
     prepared = model.prepare_batch(batch)
 
@@ -549,5 +548,5 @@ def test_reconstruction_learns_at_the_recipe_rate_without_the_gan_terms():
         return hole_psnr(out, batch["image"], batch["mask"])
 
     before = score()
-    fit(model, prepared, 60)
-    assert score() > before + 2.0
+    fit(model, prepared, 30)
+    assert score() > before + 0.5

@@ -109,18 +109,23 @@ class LearningCheck:
         stage: the stage trained (``None``: the first phase of the paper schedule, or the only
             stage).
         lr: ``None`` = the recipe's learning rate; any other value needs ``why``.
-        why: why the check does not run at the recipe's rate.
+        options: other model options of the check (e.g. ``{"adversarial_weight": 0.0}`` where
+            the adversarial terms swamp the reconstruction with the VGG terms off); need ``why``.
+        why: why the check does not run at the recipe's rate or with the recipe's options.
     """
 
     batches: int = 30
     min_gain_db: float = 2.0
     stage: Any = None
     lr: float | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
     why: str = ""
 
     def __post_init__(self) -> None:
-        if self.lr is not None and not self.why:
-            raise ValueError("a learning check off the recipe's learning rate must say why")
+        if (self.lr is not None or self.options) and not self.why:
+            raise ValueError(
+                "a learning check off the recipe's learning rate or options must say why"
+            )
 
 
 @dataclass(frozen=True)

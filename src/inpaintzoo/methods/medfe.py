@@ -234,8 +234,16 @@ class MEDFE(InpaintingModule):
         # two RaLSGAN terms at 0.2 whose G loss grows to ~8 as D and F win). lr 5e-5 / 1e-4 /
         # 5e-4 / 1e-3 and D widths 4 / 8 do no better. With adversarial_weight=0 it learns
         # +1.6 / +2.5 / +3.2 / +4.6 dB after 20 / 40 / 60 / 100 batches (tests/test_medfe.py,
-        # slow). The margin below is the early, pre-GAN rise only.
-        learning=LearningCheck(batches=30, min_gain_db=0.5),
+        # slow). The recipe itself (adversarial terms on) is checked at the recipe's rate in
+        # tests/test_medfe.py: +0.9 dB after 30 batches.
+        learning=LearningCheck(
+            batches=40,
+            min_gain_db=2.0,
+            options={"adversarial_weight": 0.0},
+            why="with the VGG terms off the two RaLSGAN terms swamp the L1 after ~30 batches "
+            "(0 +- 1.5 dB up to 200 batches at every rate tried); the reconstruction path is "
+            "what this check proves",
+        ),
         official_reader=read_official_medfe,
         official_release="https://drive.google.com/drive/folders/"
         "1uLC9YN_34mLod5kIE1nMb9P5L40Iqbkp (README: one folder per dataset, Places2, CelebA "
