@@ -41,6 +41,7 @@ __all__ = [
     "compose_edges",
     "display_size",
     "edge_guided",
+    "sketch_guided",
     "edge_view",
     "edges_for_predictor",
     "fit_object",
@@ -71,15 +72,28 @@ class AppError(ValueError):
 
 
 # --------------------------------------------------------------------------- models
+def sketch_guided(model: Any) -> bool:
+    """Whether ``model`` takes a user sketch in the hole but predicts no edges of its own: a
+    method declaring ``edge_sketch`` guidance in its contract, built with its sketch channel
+    (DeepFill v2 with ``sketch: true``)."""
+    contract = getattr(model, "contract", None)
+    return (
+        not hasattr(model, "predict_edges")
+        and contract is not None
+        and "edge_sketch" in contract.guidance
+        and bool(getattr(model, "sketch", False))
+    )
+
+
 def edge_guided(model: Any) -> bool:
     """Whether ``model`` takes an edited edge map (the app's edge tools are enabled for it).
 
     The single place that decides it: a method with an edge generator (``predict_edges``,
-    EdgeConnect), whose predicted edges the page shows for editing. DeepFill v2 declares an
-    ``edge_sketch`` input too (``contract.guidance``) but predicts no edges to edit; its sketch
-    is given with ``inpaintzoo-predict ... sketch=strokes.png``.
+    EdgeConnect: its predicted edges are shown for editing), or a sketch-guided one
+    (:func:`sketch_guided`, DeepFill v2: the hole starts empty and the strokes drawn there are
+    its sketch).
     """
-    return hasattr(model, "predict_edges")
+    return hasattr(model, "predict_edges") or sketch_guided(model)
 
 
 def structure_sigma(model: Any, default: float = 2.0) -> float:
@@ -311,6 +325,11 @@ def _model_edges(model: Any, image: torch.Tensor, mask: torch.Tensor) -> dict[st
     (as the predictor does), run on the hole-zeroed image, crop back."""
     from inpaintzoo.predictor import pad_to_multiple
 
+    if sketch_guided(model):  # the known region's edges to draw along; nothing predicted
+        from inpaintzoo.structure import rgb_to_gray
+
+        known = model.edge_map(rgb_to_gray(image * (1.0 - mask)), mask=mask)
+        return {"edge_known": known, "edge_pred": torch.zeros_like(mask)}
     h, w = image.shape[-2:]
     min_size = int(getattr(model, "min_size", 1))
     if min(h, w) < min_size:
@@ -595,7 +614,8 @@ def inpaint(
                 f"the edge map is {edge.shape[1]}x{edge.shape[0]} but this image is inpainted at "
                 f"{work[1]}x{work[0]}: predict the edges again"
             )
-        extras["edge"] = _mask_tensor(edges_for_predictor(edge, full))
+        name = "edge_sketch" if sketch_guided(predictor.model) else "edge"
+        extras[name] = _mask_tensor(edges_for_predictor(edge, full))
     from inpaintzoo.data import tensor_to_image
 
     result = predictor(_to_tensor(image), _mask_tensor(mask), **extras)

@@ -32,7 +32,9 @@ INTRO = """\
 
 1. **Image**: upload one (any size) or pick an embedded sample photo.
 2. **Hole**: paint it with the brush, or upload a mask file (choose its polarity).
-3. **Edges** (edge-guided models): *Predict edges*, then draw edges in green or erase them in red.
+3. **Edges** (edge-guided models): *Predict edges*, then draw edges in green or erase them in red
+   (EdgeConnect completes the hole's edges; DeepFill v2 with its sketch channel starts from an
+   empty hole: the strokes are its sketch).
 4. **Object replacement** (optional): upload a second image; its Canny edges are placed in the
    hole (move and scale them with the sliders); *Predict edges* puts them in the sketch editor,
    refine them with the brush.
