@@ -24,11 +24,7 @@ from inpaintzoo.blocks.coherent_attention import coherent_semantic_attention
 from inpaintzoo.methods.csa import consistency_loss, read_official_csa
 from inpaintzoo.nets.csa import HOLE_FILL, OFFICIAL_PARAM_COUNTS, build_csa_nets
 from inpaintzoo.official import OfficialWeightsError
-from inpaintzoo.official.synthetic import (
-    state_dict_digest,
-    synthetic_state_dict,
-    write_official_files,
-)
+from inpaintzoo.official.synthetic import fixture_state_dicts, write_official_files
 
 FIXTURE = Path(__file__).parent / "fixtures" / "official" / "csa"
 
@@ -419,13 +415,7 @@ def test_paper_schedule_decays_linearly():
 def official(tmp_path_factory):
     meta = json.loads((FIXTURE / "keys.json").read_text())
     data = np.load(FIXTURE / "parity.npz")
-    states = {}
-    for network, info in meta["networks"].items():
-        states[network] = synthetic_state_dict(info["keys"], meta["recipe"]["seed"])
-        assert state_dict_digest(states[network]) == info["digest"], (
-            "the recipe no longer reproduces the recorded weights: re-record the fixture with "
-            "scripts/official_parity/csa.py"
-        )
+    states = fixture_state_dicts(meta)
     folder = tmp_path_factory.mktemp("csa_official")
     write_official_files(meta["files"], states, folder)
     return meta, data, folder

@@ -36,6 +36,7 @@ from inpaintzoo.nets.lbam import (
     convert_official_discriminator_state_dict,
     convert_official_state_dict,
 )
+from inpaintzoo.official.synthetic import fixture_state_dicts
 
 FIXTURE = Path(__file__).parent / "fixtures" / "official" / "lbam"
 TOL = 1e-5
@@ -383,34 +384,14 @@ def test_critic_step_is_wgan_gp_on_the_sigmoid_output_with_the_mask(batch):
 
 
 # ----------------------------------------------------------------------------- official weights
-def _official_state(meta: dict, network: str) -> OrderedDict:
-    """The recorded official-format state dict: the parity recipe for every key, the g_A scalars
-    from the fixture (the recipe has no rule for them; scripts/official_parity/lbam.py)."""
-    from inpaintzoo.official.synthetic import state_dict_digest, synthetic_state_dict
-
-    info = meta["networks"][network]
-    gaussian = meta["gaussian_values"]
-    regular = synthetic_state_dict(
-        [e for e in info["keys"] if e["key"] not in gaussian], meta["recipe"]["seed"]
-    )
-    state = OrderedDict(
-        (e["key"], torch.tensor(gaussian[e["key"]]) if e["key"] in gaussian else regular[e["key"]])
-        for e in info["keys"]
-    )
-    assert state_dict_digest(state) == info["digest"], (
-        "the recipe no longer reproduces the recorded LBAM weights: re-record the fixture with "
-        "scripts/official_parity/lbam.py"
-    )
-    return state
-
-
 @pytest.fixture(scope="module")
 def official():
     """The fixture's official-format state dicts converted by name and loaded strictly into the
     full networks (eval mode). The file round trip through the importer is the slow test."""
     meta = json.loads((FIXTURE / "keys.json").read_text())
     data = torch.load(FIXTURE / "parity.pt", weights_only=True)
-    states = {net: _official_state(meta, net) for net in meta["networks"]}
+    # the g_A scalars come from the fixture (the recipe has no rule for them)
+    states = fixture_state_dicts(meta, overrides=meta["gaussian_values"])
     nets = build_lbam_nets("full")
     nets["generator"].load_state_dict(convert_official_state_dict(states["generator"]))
     nets["discriminator"].load_state_dict(

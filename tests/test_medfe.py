@@ -357,17 +357,11 @@ def test_local_crops_are_aligned_and_per_sample():
 # ----------------------------------------------------------------------------- official weights
 @pytest.fixture(scope="module")
 def official():
-    from inpaintzoo.official.synthetic import state_dict_digest, synthetic_state_dict
+    from inpaintzoo.official.synthetic import fixture_state_dicts
 
     meta = json.loads((FIXTURE / "keys.json").read_text())
     data = torch.load(FIXTURE / "parity.pt", weights_only=True)
-    states = {}
-    for part, info in meta["networks"].items():
-        states[part] = synthetic_state_dict(info["keys"], meta["recipe"]["seed"])
-        assert state_dict_digest(states[part]) == info["digest"], (
-            "the recipe no longer reproduces the recorded MEDFE weights: re-record the fixture "
-            "with scripts/official_parity/medfe.py"
-        )
+    states = fixture_state_dicts(meta)
     nets = build_medfe_nets("full", init=False)
     generator_parts = {p: states[p] for p in ("EN", "DE", "MEDFE")}
     nets["generator"].load_state_dict(convert_official_state_dict(generator_parts), strict=True)

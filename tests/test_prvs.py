@@ -393,17 +393,11 @@ def test_inference_uses_test_mode_canny_of_the_known_region(batch):
 def official():
     """The fixture's official-format state dicts converted by name and loaded strictly into the
     full networks (eval mode). The file round trip through the importer is the slow test."""
-    from inpaintzoo.official.synthetic import state_dict_digest, synthetic_state_dict
+    from inpaintzoo.official.synthetic import fixture_state_dicts
 
     meta = json.loads((FIXTURE / "keys.json").read_text())
     data = torch.load(FIXTURE / "parity.pt", weights_only=True)
-    states = {}
-    for net, info in meta["networks"].items():
-        states[net] = synthetic_state_dict(info["keys"], meta["recipe"]["seed"])
-        assert state_dict_digest(states[net]) == info["digest"], (
-            "the recipe no longer reproduces the recorded PRVS weights: re-record the fixture "
-            "with scripts/official_parity/prvs.py"
-        )
+    states = fixture_state_dicts(meta)
     nets = build_prvs_nets("full")
     nets["generator"].load_state_dict(convert_official_state_dict(states["generator"]))
     nets["edge_discriminator"].load_state_dict(

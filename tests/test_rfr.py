@@ -26,6 +26,7 @@ from inpaintzoo.nets.rfr import (
     build_rfr_nets,
     convert_official_state_dict,
 )
+from inpaintzoo.official.synthetic import fixture_state_dicts
 
 FIXTURE = Path(__file__).parent / "fixtures" / "official" / "rfr"
 TOL = 1e-5
@@ -319,31 +320,11 @@ def test_finetune_freezes_every_batch_norm_and_restarts_the_optimizer():
 
 
 # ----------------------------------------------------------------------------- official weights
-def _recipe_state(meta: dict):
-    """The fixture's official-format state dict: the recipe for every key, plus the overrides
-    (keys the recipe has no rule for: the attention's ``ratio``)."""
-    from inpaintzoo.official.synthetic import state_dict_digest, synthetic_state_dict
-
-    info = meta["networks"]["generator"]
-    overrides = meta["overrides"]
-    regular = [e for e in info["keys"] if e["key"] not in overrides]
-    state = synthetic_state_dict(regular, meta["recipe"]["seed"])
-    ordered = {
-        e["key"]: torch.tensor(overrides[e["key"]]) if e["key"] in overrides else state[e["key"]]
-        for e in info["keys"]
-    }
-    assert state_dict_digest(ordered) == info["digest"], (
-        "the recipe no longer reproduces the recorded RFR-Net weights: re-record the fixture "
-        "with scripts/official_parity/rfr.py"
-    )
-    return ordered
-
-
 @pytest.fixture(scope="module")
 def official():
     meta = json.loads((FIXTURE / "keys.json").read_text())
     data = torch.load(FIXTURE / "parity.pt", weights_only=True)
-    state = _recipe_state(meta)
+    state = fixture_state_dicts(meta, overrides=meta["overrides"])["generator"]
     generator = build_rfr_nets("full")["generator"]
     generator.load_state_dict(convert_official_state_dict(state), strict=True)
     return {"meta": meta, "data": data, "state": state, "generator": generator.eval()}

@@ -29,11 +29,7 @@ from inpaintzoo.nets.shiftnet import (
 )
 from inpaintzoo.official import OfficialWeightsError
 from inpaintzoo.official.api import model_from_weights
-from inpaintzoo.official.synthetic import (
-    state_dict_digest,
-    synthetic_state_dict,
-    write_official_files,
-)
+from inpaintzoo.official.synthetic import fixture_state_dicts, write_official_files
 
 FIXTURE = Path(__file__).parent / "fixtures" / "official" / "shiftnet"
 
@@ -274,13 +270,7 @@ def test_masks_are_per_sample():
 def official(tmp_path_factory):
     meta = json.loads((FIXTURE / "keys.json").read_text())
     data = np.load(FIXTURE / "parity.npz")
-    states = {}
-    for network, info in meta["networks"].items():
-        states[network] = synthetic_state_dict(info["keys"], meta["recipe"]["seed"])
-        assert state_dict_digest(states[network]) == info["digest"], (
-            "the recipe no longer reproduces the recorded weights: re-record the fixture with "
-            "scripts/official_parity/shiftnet.py"
-        )
+    states = fixture_state_dicts(meta)
     root = tmp_path_factory.mktemp("shiftnet_official")
     folders = {}
     for config, layout in meta["files"].items():

@@ -43,6 +43,7 @@ import torch
 
 __all__ = [
     "RECIPE",
+    "fixture_state_dicts",
     "key_entries",
     "state_dict_digest",
     "synthetic_state_dict",
@@ -181,6 +182,39 @@ def state_dict_digest(state_dict: Mapping[str, torch.Tensor]) -> str:
         digest.update(f"{key}|{value.dtype}|{tuple(value.shape)}|".encode())
         digest.update(value.detach().contiguous().cpu().numpy().tobytes())
     return digest.hexdigest()
+
+
+def fixture_state_dicts(
+    meta: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+) -> dict[str, OrderedDict[str, torch.Tensor]]:
+    """Rebuild the official-format state dicts a parity fixture recorded (its ``keys.json`` as
+    ``meta``: ``networks`` -> ``{keys, digest}``, ``recipe.seed``), one per network, in the
+    recorded key order: the recipe for every key, ``overrides`` (key -> recorded value) for keys
+    the recipe has no rule for (LBAM's Gaussian-activation scalars, RFR's attention ratio).
+
+    Raises:
+        ValueError: a rebuilt dict's digest is not the recorded one (the recipe changed:
+            re-record the fixture with its ``scripts/official_parity`` script).
+    """
+    overrides = dict(overrides or {})
+    seed = meta["recipe"]["seed"]
+    states: dict[str, OrderedDict[str, torch.Tensor]] = {}
+    for network, info in meta["networks"].items():
+        made = synthetic_state_dict([e for e in info["keys"] if e["key"] not in overrides], seed)
+        state = OrderedDict(
+            (
+                e["key"],
+                torch.tensor(overrides[e["key"]]) if e["key"] in overrides else made[e["key"]],
+            )
+            for e in info["keys"]
+        )
+        if state_dict_digest(state) != info["digest"]:
+            raise ValueError(
+                f"the recipe no longer reproduces the recorded {network} weights: re-record the "
+                "fixture with its scripts/official_parity script"
+            )
+        states[network] = state
+    return states
 
 
 def write_official_files(
